@@ -1,0 +1,272 @@
+"""The ``ketascreen`` command line (Typer + Rich). A thin layer: no clinical logic here.
+
+Exit status: 0 for a completed screening whatever its disposition; 2 for bad input
+(answers, JSON, a clinic's ruleset or instrument file), with one line per problem on
+standard error; 130 when an interview is interrupted.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import date
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+from rich.console import Console
+from rich.markdown import Markdown
+from rich.table import Table
+
+from ketascreen.errors import ContentError, InputError, Problem
+from ketascreen.explain.render import render_clinician, render_json, render_patient
+from ketascreen.interview import run_interview
+from ketascreen.rules.report import check_content
+from ketascreen.screening import get_content
+from ketascreen.screening import screen as run_screen
+
+app = typer.Typer(
+    help="Screen people for ketamine therapy: what may make it risky or less helpful "
+    "right now, why, what to do first, and which form fits. Never a diagnosis.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+out = Console()
+err = Console(stderr=True)
+
+
+class Format(StrEnum):
+    """Output formats of ``screen``."""
+
+    text = "text"
+    json = "json"
+    markdown = "markdown"
+
+
+class Audience(StrEnum):
+    """Who a text or Markdown summary is for."""
+
+    patient = "patient"
+    clinician = "clinician"
+
+
+class ListFormat(StrEnum):
+    """Output formats of ``questionnaire``."""
+
+    text = "text"
+    json = "json"
+
+
+RulesetOpt = Annotated[
+    Path | None,
+    typer.Option("--ruleset", help="A clinic ruleset file layered over the default."),
+]
+InstrumentOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--instrument",
+        help="Add an instrument: a bundled id (pcl5, mdq, ...) or a licensed file.",
+    ),
+]
+
+
+def _fail(problems: list[Problem], headline: str) -> NoReturn:
+    err.print(f"[bold red]{headline}[/]", highlight=False)
+    for p in problems:
+        err.print(f"  {p}", highlight=False, markup=False)
+    raise typer.Exit(2)
+
+
+def _content(ruleset: Path | None, instrument: list[str] | None) -> Any:
+    try:
+        return get_content(ruleset, instrument or ())
+    except ContentError as exc:
+        _fail(exc.problems, f"{exc.source}: invalid content")
+
+
+def _read_answers(source: str) -> Any:
+    if source == "-":
+        text = sys.stdin.read()
+        name = "standard input"
+    else:
+        path = Path(source)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            _fail([Problem(source, f"cannot be read: {exc}")], "Cannot read answers")
+        name = source
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        _fail(
+            [
+                Problem(
+                    name,
+                    f"not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})",
+                )
+            ],
+            "Cannot read answers",
+        )
+
+
+@app.command()
+def screen(
+    answers: Annotated[
+        str,
+        typer.Option("--answers", help="Answers JSON file, or - for standard input."),
+    ],
+    ruleset: RulesetOpt = None,
+    instrument: InstrumentOpt = None,
+    fmt: Annotated[
+        Format, typer.Option("--format", help="text, json or markdown.")
+    ] = Format.text,
+    audience: Annotated[
+        Audience, typer.Option(help="Who the text or Markdown is for.")
+    ] = Audience.patient,
+    on: Annotated[
+        str | None,
+        typer.Option("--date", help="Screening date, YYYY-MM-DD (default today)."),
+    ] = None,
+) -> None:
+    """Screen one person from an answers file and print the result."""
+    content = _content(ruleset, instrument)
+    data = _read_answers(answers)
+    try:
+        when = date.fromisoformat(on) if on else None
+    except ValueError:
+        _fail([Problem("--date", f"expected YYYY-MM-DD, got {on!r}")], "Bad option")
+    try:
+        result = run_screen(data, content=content, screening_date=when)
+    except InputError as exc:
+        _fail(exc.problems, "The answers have problems; nothing was screened:")
+    if fmt == Format.json:
+        sys.stdout.write(render_json(result) + "\n")
+        return
+    text = (
+        render_patient(result)
+        if audience == Audience.patient
+        else render_clinician(result)
+    )
+    if fmt == Format.markdown:
+        sys.stdout.write(text)
+    else:
+        out.print(Markdown(text))
+
+
+@app.command()
+def questionnaire(
+    fmt: Annotated[ListFormat, typer.Option("--format")] = ListFormat.text,
+    ruleset: RulesetOpt = None,
+    instrument: InstrumentOpt = None,
+) -> None:
+    """List the questionnaire items (ids, types, options and when each is asked)."""
+    content = _content(ruleset, instrument)
+    form = content.form
+    if fmt == ListFormat.json:
+        payload = {
+            "id": form.id,
+            "version": form.version,
+            "sections": [
+                {
+                    "id": s.id,
+                    "title": s.title,
+                    "audience": s.audience,
+                    "items": [
+                        {
+                            "id": i.id,
+                            "kind": i.kind.value,
+                            "text": i.text,
+                            "options": [c.value for c in i.choices],
+                            "unit": i.unit,
+                            "minimum": i.minimum,
+                            "maximum": i.maximum,
+                            "instrument": i.instrument,
+                            "shown_when": repr(i.show_if) if i.show_if else None,
+                        }
+                        for i in s.items
+                    ],
+                }
+                for s in form.sections
+            ],
+        }
+        sys.stdout.write(json.dumps(payload, indent=2, ensure_ascii=False) + "\n")
+        return
+    for section in form.sections:
+        table = Table(
+            title=f"{section.title} ({section.id})", show_lines=False, expand=True
+        )
+        table.add_column("item id", style="bold", no_wrap=True)
+        table.add_column("type")
+        table.add_column("question")
+        table.add_column("answers")
+        for item in section.items:
+            answers = ", ".join(str(c.value) for c in item.choices)
+            if item.unit:
+                answers = f"{item.minimum:g}–{item.maximum:g} {item.unit}"
+            if item.kind.value in ("yes_no", "yes_no_unsure"):
+                answers = item.kind.value.replace("_", " / ")
+            table.add_row(item.id, item.kind.value, item.text, answers)
+        out.print(table)
+
+
+@app.command()
+def interview(
+    save: Annotated[
+        Path | None, typer.Option("--save", help="Keep the answers in this JSON file.")
+    ] = None,
+    ruleset: RulesetOpt = None,
+    instrument: InstrumentOpt = None,
+    audience: Annotated[Audience, typer.Option()] = Audience.patient,
+) -> None:
+    """Ask the questionnaire in the terminal, then show the result."""
+    content = _content(ruleset, instrument)
+    try:
+        answers = run_interview(content, out)
+    except (KeyboardInterrupt, EOFError):
+        out.print(
+            "\n[yellow]Stopped. Nothing was saved.[/] You can start again any time."
+        )
+        raise typer.Exit(130) from None
+    if save is not None:
+        save.write_text(
+            json.dumps(answers, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+        )
+        out.print(f"Your answers were saved to {save}.")
+    result = run_screen(answers, content=content)
+    text = (
+        render_patient(result)
+        if audience == Audience.patient
+        else render_clinician(result)
+    )
+    out.print(Markdown(text))
+
+
+@app.command()
+def rules(ruleset: RulesetOpt = None, instrument: InstrumentOpt = None) -> None:
+    """Validate the content (references, domains, facts, dead rules) and list the rules."""
+    content = _content(ruleset, instrument)
+    table = Table(title=f"Rules of {content.ruleset_version}", expand=True)
+    for column in ("rule id", "level", "condition", "references"):
+        table.add_column(column)
+    for cr in content.rules:
+        table.add_row(
+            cr.rule.id,
+            cr.rule.level.value,
+            repr(cr.when),
+            ", ".join(cr.rule.references),
+        )
+    out.print(table)
+    problems = check_content(content)
+    if problems:
+        _fail(problems, "Content checks failed:")
+    out.print(
+        f"[green]OK[/]: {len(content.rules)} active rules "
+        f"({len(content.inactive_rules)} waiting for optional instruments), "
+        f"ruleset {content.ruleset_version}."
+    )
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

@@ -1,0 +1,1 @@
+"""Reading clinical content files: YAML parsing and pydantic validation with clear errors."""

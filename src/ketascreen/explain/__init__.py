@@ -1,0 +1,1 @@
+"""Renderers: the patient summary, the clinician summary and JSON."""

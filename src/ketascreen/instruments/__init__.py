@@ -1,0 +1,1 @@
+"""Validated instruments: their published items, scoring, bands and flags."""

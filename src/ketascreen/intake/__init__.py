@@ -1,0 +1,1 @@
+"""Input adapters: turn answers (and later notes, FHIR, tables) into facts."""

@@ -1,0 +1,1 @@
+"""Rulesets: their schema, loading and layering, and the screening engine."""

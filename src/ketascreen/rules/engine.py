@@ -1,0 +1,341 @@
+"""The screening engine: facts in, a :class:`ScreeningResult` out.
+
+1. Score the instruments (totals, bands, flags become facts).
+2. Evaluate every compiled rule with three-valued logic.
+3. Fired rules become findings with their evidence; rules that could not be judged
+   because answers are missing are listed as unknowns, and where they could have
+   raised a domain's level they add an "incomplete" finding, so a screening with
+   important unknowns is never ``no_concerns_found``.
+4. The most severe finding sets the disposition; suicide-risk findings come first,
+   with crisis resources.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from datetime import date
+from typing import Any
+
+from ketascreen.domain.outcome import (
+    Crisis,
+    CrisisResource,
+    Evidence,
+    Finding,
+    InstrumentScore,
+    Reference,
+    RouteConsideration,
+    RouteSummary,
+    ScreeningResult,
+    Unknown,
+)
+from ketascreen.domain.types import SEVERITY, Disposition, Level, disposition_for
+from ketascreen.instruments.scoring import describe, score_into
+from ketascreen.intake.answers import FactSet
+from ketascreen.logic.compiler import Leaf
+from ketascreen.rules.loader import CompiledRule, Content
+
+SUICIDE = "suicide_risk"
+_PLACEHOLDER = re.compile(r"\{([a-z0-9_.]+)\}")
+
+
+def score_facts(content: Content, facts: FactSet) -> FactSet:
+    """Return the facts with instrument scores, bands and flags added."""
+    values, sources = dict(facts.values), dict(facts.sources)
+    for inst in content.instruments.values():
+        score_into(inst, values, sources)
+    return FactSet(values, sources)
+
+
+def evaluate(content: Content, facts: FactSet, screening_date: date) -> ScreeningResult:
+    """Screen one person from their facts.
+
+    Args:
+        content: the loaded content bundle.
+        facts: the person's facts (answers already validated).
+        screening_date: the date of the screening.
+
+    Returns:
+        The frozen screening result.
+    """
+    scored = score_facts(content, facts)
+    values = scored.values
+    fired: list[CompiledRule] = []
+    unresolved: list[CompiledRule] = []
+    for cr in content.rules:
+        outcome = cr.when.fn(values)
+        if outcome is True:
+            fired.append(cr)
+        elif outcome is None:
+            unresolved.append(cr)
+
+    findings = [_finding(content, cr, scored) for cr in fired]
+    unknowns, missing_by_rule = _unknowns(content, unresolved, values)
+    findings.extend(_incomplete_findings(content, fired, unresolved, missing_by_rule))
+    findings.sort(key=lambda f: _order(content, f))
+
+    disposition = Disposition.no_concerns_found
+    for f in findings:
+        if SEVERITY[f.level] > SEVERITY[disposition]:
+            disposition = disposition_for(f.level)
+    text = content.dispositions[disposition]
+    crisis = _crisis(content, findings, disposition)
+    domains = tuple(dict.fromkeys(f.domain for f in findings if f.level != Level.info))
+    return ScreeningResult(
+        disposition=disposition,
+        disposition_label=text.label,
+        summary=text.summary,
+        crisis=crisis,
+        domains=domains,
+        findings=tuple(findings),
+        routes=_routes(content, findings, values),
+        next_steps=_next_steps(content, disposition, findings),
+        instrument_scores=_scores(content, values),
+        unknowns=unknowns,
+        ruleset_version=content.ruleset_version,
+        ruleset_hash=content.content_hash,
+        questionnaire_version=f"{content.form.id}@{content.form.version}",
+        screening_date=screening_date.isoformat(),
+    )
+
+
+def _order(content: Content, f: Finding) -> tuple[int, int, int, int]:
+    domain_rank = (
+        list(content.domains).index(f.domain) if f.domain in content.domains else 99
+    )
+    return (
+        0 if f.domain == SUICIDE else 1,
+        -SEVERITY[f.level],
+        int(f.unresolved),
+        domain_rank,
+    )
+
+
+def _refs(content: Content, keys: Iterable[str]) -> tuple[Reference, ...]:
+    return tuple(
+        Reference(
+            key=k,
+            citation=content.references[k].citation,
+            tag=content.references[k].tag,
+        )
+        for k in keys
+    )
+
+
+def fill_params(text: str, content: Content) -> str:
+    """Replace ``{param}`` placeholders with parameter values (others are left)."""
+
+    def sub(match: re.Match[str]) -> str:
+        param = content.parameters.get(match.group(1))
+        return f"{param.value:g}" if param is not None else match.group(0)
+
+    return _PLACEHOLDER.sub(sub, text)
+
+
+def _evidence(
+    content: Content, leaves: list[Leaf], sources: Mapping[str, str]
+) -> tuple[Evidence, ...]:
+    seen: dict[str, Evidence] = {}
+    for leaf in leaves:
+        if leaf.fact in seen:
+            continue
+        value = leaf.value
+        if isinstance(value, frozenset):
+            value = sorted(value)
+        seen[leaf.fact] = Evidence(
+            fact=leaf.fact,
+            label=content.form.vocabulary.label(leaf.fact),
+            value=value,
+            test=leaf.text,
+            source=sources.get(leaf.fact, "unknown"),
+        )
+    return tuple(seen.values())
+
+
+def _finding(content: Content, cr: CompiledRule, facts: FactSet) -> Finding:
+    rule = cr.rule
+    _, leaves = cr.when.explain(facts.values)
+    return Finding(
+        rule_id=rule.id,
+        domain=rule.domain,
+        level=rule.level,
+        title=rule.title,
+        patient_message=rule.patient_message.strip(),
+        clinician_rationale=fill_params(rule.clinician_rationale.strip(), content),
+        next_steps=tuple(rule.next_steps),
+        evidence=_evidence(content, leaves, facts.sources),
+        references=_refs(content, rule.references),
+    )
+
+
+def _unknowns(
+    content: Content, unresolved: list[CompiledRule], values: Mapping[str, Any]
+) -> tuple[tuple[Unknown, ...], dict[str, list[str]]]:
+    by_fact: dict[str, tuple[dict[str, None], dict[str, None]]] = {}
+    missing_by_rule: dict[str, list[str]] = {}
+    for cr in unresolved:
+        if cr.rule.level == Level.info:
+            continue
+        _, leaves = cr.when.explain(values)
+        missing = list(
+            dict.fromkeys(leaf.fact for leaf in leaves if leaf.value is None)
+        )
+        missing_by_rule[cr.rule.id] = missing
+        for fact in missing:
+            domains, rules = by_fact.setdefault(fact, ({}, {}))
+            domains[cr.rule.domain] = None
+            rules[cr.rule.id] = None
+    order = {fid: i for i, fid in enumerate(content.form.vocabulary.facts)}
+    unknowns = tuple(
+        Unknown(
+            fact=fact,
+            label=content.form.vocabulary.label(fact),
+            domains=tuple(domains),
+            rule_ids=tuple(rules),
+        )
+        for fact, (domains, rules) in sorted(
+            by_fact.items(), key=lambda kv: order.get(kv[0], 1 << 30)
+        )
+    )
+    return unknowns, missing_by_rule
+
+
+def _incomplete_findings(
+    content: Content,
+    fired: list[CompiledRule],
+    unresolved: list[CompiledRule],
+    missing_by_rule: Mapping[str, list[str]],
+) -> list[Finding]:
+    spec = content.incomplete
+    floor = SEVERITY[spec.level]
+    top: dict[str, int] = {}
+    for cr in fired:
+        top[cr.rule.domain] = max(top.get(cr.rule.domain, 0), cr.severity)
+    per_domain: dict[str, list[CompiledRule]] = {}
+    for cr in unresolved:
+        if cr.severity >= floor and cr.severity > top.get(cr.rule.domain, 0):
+            per_domain.setdefault(cr.rule.domain, []).append(cr)
+    out = []
+    for domain, rules in per_domain.items():
+        facts = list(
+            dict.fromkeys(f for cr in rules for f in missing_by_rule[cr.rule.id])
+        )
+        labels = ", ".join(f"{content.form.vocabulary.label(f)} ({f})" for f in facts)
+        info = content.domains.get(domain)
+        topic = info.patient_topic if info else domain
+        out.append(
+            Finding(
+                rule_id=f"{domain}.incomplete",
+                domain=domain,
+                level=spec.level,
+                title=spec.title,
+                patient_message=spec.patient_message.strip().replace("{topic}", topic),
+                clinician_rationale=spec.clinician_rationale.strip()
+                .replace("{facts}", labels)
+                .replace("{rules}", ", ".join(cr.rule.id for cr in rules)),
+                next_steps=tuple(spec.next_steps),
+                evidence=tuple(
+                    Evidence(
+                        fact=f,
+                        label=content.form.vocabulary.label(f),
+                        value=None,
+                        test="unanswered",
+                        source="unknown",
+                    )
+                    for f in facts
+                ),
+                references=_refs(content, spec.references),
+                unresolved=True,
+            )
+        )
+    return out
+
+
+def _crisis(
+    content: Content, findings: list[Finding], disposition: Disposition
+) -> Crisis | None:
+    if not any(f.domain == SUICIDE and not f.unresolved for f in findings):
+        return None
+    spec = content.crisis
+    urgent = disposition == Disposition.urgent_safety
+    return Crisis(
+        urgent=urgent,
+        title=spec.title,
+        message=(spec.urgent_message if urgent else spec.message).strip(),
+        resources=tuple(
+            CrisisResource(name=r.name, contact=r.contact, detail=r.detail)
+            for r in spec.resources
+        ),
+    )
+
+
+def _routes(
+    content: Content, findings: list[Finding], values: Mapping[str, Any]
+) -> tuple[RouteSummary, ...]:
+    real = [f for f in findings if not f.unresolved]
+    fired_ids = {f.rule_id for f in real}
+    fired_domains = {f.domain for f in real}
+    pref_item = content.routes.preference_item
+    prefs = values.get(pref_item) if pref_item else None
+    out = []
+    for route in content.routes.routes:
+        considerations = []
+        for weight in route.weights:
+            hits = [
+                f.rule_id
+                for f in real
+                if f.rule_id in weight.rules or f.domain in weight.domains
+            ]
+            if (
+                hits
+                or fired_ids & set(weight.rules)
+                or fired_domains & set(weight.domains)
+            ):
+                considerations.append(
+                    RouteConsideration(
+                        effect=weight.effect,
+                        rule_ids=tuple(dict.fromkeys(hits)),
+                        patient_note=weight.patient_note.strip(),
+                        clinician_note=weight.clinician_note.strip(),
+                        references=_refs(content, weight.references),
+                    )
+                )
+        out.append(
+            RouteSummary(
+                id=route.id,
+                name=route.name,
+                patient_summary=route.patient_summary.strip(),
+                onset=route.onset,
+                intensity=route.intensity,
+                supervision=route.supervision,
+                monitoring=route.monitoring,
+                considerations=tuple(considerations),
+                preferred=None if prefs is None else route.id in prefs,
+            )
+        )
+    return tuple(out)
+
+
+def _next_steps(
+    content: Content, disposition: Disposition, findings: list[Finding]
+) -> tuple[str, ...]:
+    steps: dict[str, None] = {}
+    if disposition == Disposition.urgent_safety:
+        for step in content.dispositions[disposition].next_steps:
+            steps[step] = None
+        for f in findings:
+            if f.domain == SUICIDE:
+                steps.update(dict.fromkeys(f.next_steps))
+        return tuple(steps)
+    for f in findings:
+        if f.level != Level.info:
+            steps.update(dict.fromkeys(f.next_steps))
+    steps.update(dict.fromkeys(content.dispositions[disposition].next_steps))
+    return tuple(steps)
+
+
+def _scores(content: Content, values: Mapping[str, Any]) -> tuple[InstrumentScore, ...]:
+    out: list[InstrumentScore] = []
+    for inst in content.instruments.values():
+        out.extend(describe(inst, values))
+    return tuple(out)
