@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Discriminator, Field, Tag, model_validator
 
 from ketascreen.content.base import ContentModel, FileHeader
 from ketascreen.domain.types import FactKind
@@ -91,6 +91,12 @@ class ExternalFact(ContentModel):
     codes: list[str] = Field(default_factory=list)
 
 
+def _entry_kind(value: object) -> str:
+    if isinstance(value, InstrumentRef) or (isinstance(value, dict) and "instrument" in value):
+        return "instrument"
+    return "item"
+
+
 class Section(ContentModel):
     """One page of the questionnaire."""
 
@@ -99,7 +105,12 @@ class Section(ContentModel):
     intro: str | None = None
     audience: Audience = "person"
     show_if: Condition | None = None
-    items: list[Item | InstrumentRef] = Field(min_length=1)
+    items: list[
+        Annotated[
+            Annotated[Item, Tag("item")] | Annotated[InstrumentRef, Tag("instrument")],
+            Discriminator(_entry_kind),
+        ]
+    ] = Field(min_length=1)
 
 
 class QuestionnaireFile(FileHeader):

@@ -17,7 +17,7 @@ class FactSpec(BaseModel):
     origin: str = Field(
         description="item, instrument_item, score, band, flag, derived or external."
     )
-    codes: tuple[str | int, ...] = Field(
+    codes: tuple[bool | int | str, ...] = Field(
         default=(), description="Allowed option values."
     )
     unit: str | None = None

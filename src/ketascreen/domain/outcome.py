@@ -57,6 +57,11 @@ class Unknown(_Frozen):
     label: str
     domains: tuple[str, ...]
     rule_ids: tuple[str, ...]
+    measured_at_clinic: bool = Field(
+        default=False,
+        description="True for clinic measurements (e.g. blood pressure) the person cannot "
+        "give; these are listed but do not make a domain incomplete.",
+    )
 
 
 class ScoreBand(_Frozen):

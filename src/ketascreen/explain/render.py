@@ -74,12 +74,15 @@ def render_patient(result: ScreeningResult) -> str:
         ]
     else:
         lines += _patient_routes(result)
-    if result.unknowns and not urgent:
+    blank = [u for u in result.unknowns if not u.measured_at_clinic]
+    if blank and not urgent:
         lines += [
-            f"Some questions were left blank ({len(result.unknowns)}). That is okay. "
+            f"Some questions were left blank ({len(blank)}). That is okay. "
             "A clinician will go over them with you.",
             "",
         ]
+    if any(u.measured_at_clinic for u in result.unknowns) and not urgent:
+        lines += ["Your clinic will also check things like your blood pressure.", ""]
     if result.crisis is None:
         lines += ["If you ever feel unsafe, call or text 988, or call 911.", ""]
     lines.append(_FOOTER)
@@ -148,7 +151,10 @@ def render_clinician(result: ScreeningResult) -> str:
     if result.unknowns:
         lines += ["## Unanswered items that rules needed", ""]
         for u in result.unknowns:
-            lines.append(f"- `{u.fact}` {u.label} — needed by {', '.join(u.rule_ids)}")
+            where = " (clinic measurement)" if u.measured_at_clinic else ""
+            lines.append(
+                f"- `{u.fact}` {u.label}{where} — needed by {', '.join(u.rule_ids)}"
+            )
         lines.append("")
     return "\n".join(lines).strip() + "\n"
 

@@ -192,12 +192,18 @@ def _unknowns(
             label=content.form.vocabulary.label(fact),
             domains=tuple(domains),
             rule_ids=tuple(rules),
+            measured_at_clinic=_clinic_only(content, fact),
         )
         for fact, (domains, rules) in sorted(
             by_fact.items(), key=lambda kv: order.get(kv[0], 1 << 30)
         )
     )
     return unknowns, missing_by_rule
+
+
+def _clinic_only(content: Content, fact: str) -> bool:
+    item = content.form.items.get(fact)
+    return item is not None and item.audience == "clinic"
 
 
 def _incomplete_findings(
@@ -207,27 +213,34 @@ def _incomplete_findings(
     missing_by_rule: Mapping[str, list[str]],
 ) -> list[Finding]:
     spec = content.incomplete
-    floor = SEVERITY[spec.level]
+    ceiling = SEVERITY[spec.level]
     top: dict[str, int] = {}
     for cr in fired:
         top[cr.rule.domain] = max(top.get(cr.rule.domain, 0), cr.severity)
     per_domain: dict[str, list[CompiledRule]] = {}
     for cr in unresolved:
-        if cr.severity >= floor and cr.severity > top.get(cr.rule.domain, 0):
+        if cr.severity > 0 and cr.severity > top.get(cr.rule.domain, 0):
             per_domain.setdefault(cr.rule.domain, []).append(cr)
     out = []
     for domain, rules in per_domain.items():
-        facts = list(
-            dict.fromkeys(f for cr in rules for f in missing_by_rule[cr.rule.id])
-        )
+        facts = [
+            f
+            for f in dict.fromkeys(f for cr in rules for f in missing_by_rule[cr.rule.id])
+            if not _clinic_only(content, f)
+        ]
+        if not facts:
+            continue
+        rules = [cr for cr in rules if set(missing_by_rule[cr.rule.id]) & set(facts)]
         labels = ", ".join(f"{content.form.vocabulary.label(f)} ({f})" for f in facts)
         info = content.domains.get(domain)
         topic = info.patient_topic if info else domain
+        severity = min(ceiling, max(cr.severity for cr in rules))
+        level = next(lv for lv in Level if SEVERITY[lv] == severity)
         out.append(
             Finding(
                 rule_id=f"{domain}.incomplete",
                 domain=domain,
-                level=spec.level,
+                level=level,
                 title=spec.title,
                 patient_message=spec.patient_message.strip().replace("{topic}", topic),
                 clinician_rationale=spec.clinician_rationale.strip()
