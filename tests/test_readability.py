@@ -12,7 +12,7 @@ from ketascreen.screening import get_content
 
 BANNED = re.compile(
     r"\b(eligible|ineligible|rejected|reject|fail|failed"
-    r"|you have (?:an? )?(?:\w+ )?(?:disorder|disease|schizophrenia|psychosis|bipolar"
+    r"|(?<!told us )(?<!told )(?<!told you that )you have (?:an? )?(?:\w+ )?(?:disorder|disease|schizophrenia|psychosis|bipolar"
     r"|ptsd|epilepsy|addiction))\b",
     re.IGNORECASE,
 )

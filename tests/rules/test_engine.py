@@ -63,7 +63,7 @@ class TestDisposition:
 
     def test_most_severe_wins(self) -> None:
         """A deferral outranks a review finding."""
-        result = run({**CALM, "bp_systolic": 150, "heart_conditions": ["aneurysm"]})
+        result = run({**CALM, "bp_systolic": 150, "bp_diastolic": 85, "heart_conditions": ["aneurysm"]})
         assert {"cardiovascular.bp_raised_measured", "cardiovascular.aneurysm_avm_bleed"} <= fired(
             result
         )

@@ -64,6 +64,9 @@ def facts_from_answers(
         if not isinstance(key, str):
             problems.append(Problem(str(key), "item ids must be text"))
             continue
+        if not key.strip():
+            problems.append(Problem("(empty item id)", "item ids cannot be empty"))
+            continue
         if raw is None:
             continue
         item = form.items.get(key)
