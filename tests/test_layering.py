@@ -5,8 +5,18 @@ from __future__ import annotations
 import subprocess
 import sys
 
-FORBIDDEN = ["typer", "rich", "click", "fastapi", "starlette", "sqlalchemy", "polars",
-             "pyspark", "pandas", "jinja2"]
+FORBIDDEN = [
+    "typer",
+    "rich",
+    "click",
+    "fastapi",
+    "starlette",
+    "sqlalchemy",
+    "polars",
+    "pyspark",
+    "pandas",
+    "jinja2",
+]
 
 CODE = """
 import sys
@@ -22,6 +32,9 @@ print(",".join(sorted(m for m in sys.modules if m.split(".")[0] in %r)))
 def test_core_imports_no_adapter_libraries() -> None:
     """Screening and rendering load none of the adapter libraries."""
     out = subprocess.run(
-        [sys.executable, "-c", CODE % (FORBIDDEN,)], capture_output=True, text=True, check=True
+        [sys.executable, "-c", CODE % (FORBIDDEN,)],
+        capture_output=True,
+        text=True,
+        check=True,
     )
     assert out.stdout.strip() == ""

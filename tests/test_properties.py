@@ -14,10 +14,14 @@ from ketascreen.screening import get_content
 from tests.helpers import fired, run
 from tests.strategies import answers
 
-CLINIC_ITEMS = {i.id for i in get_content().form.items.values() if i.audience == "clinic"}
+CLINIC_ITEMS = {
+    i.id for i in get_content().form.items.values() if i.audience == "clinic"
+}
 # Rules that test presence (known/unknown) are decided even when answers are missing.
 PRESENCE_RULES = {
-    cr.rule.id for cr in get_content().rules if " is known" in repr(cr.when) or " is unknown" in repr(cr.when)
+    cr.rule.id
+    for cr in get_content().rules
+    if " is known" in repr(cr.when) or " is unknown" in repr(cr.when)
 }
 SUICIDE_ITEMS = {"asq_1": "yes", "asq_5": "yes", "suicide_plan": "yes", "phq9_9": 2}
 
@@ -77,7 +81,11 @@ def test_removing_an_answer_is_never_less_cautious(
 
 
 @settings(max_examples=100, deadline=None)
-@given(st.dictionaries(st.text(max_size=12), st.none() | st.integers() | st.text(max_size=8)))
+@given(
+    st.dictionaries(
+        st.text(max_size=12), st.none() | st.integers() | st.text(max_size=8)
+    )
+)
 def test_garbage_is_rejected_cleanly(garbage: dict[str, Any]) -> None:
     """Arbitrary junk either screens or raises AnswersError naming items; nothing else."""
     try:

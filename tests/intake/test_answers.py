@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from tests.helpers import SCREENING_DATE, run
 
 from ketascreen.errors import AnswersError
-from tests.helpers import SCREENING_DATE, run
 
 
 def problems(answers: dict[str, Any]) -> dict[str, str]:
@@ -21,7 +21,10 @@ class TestBadInput:
 
     def test_unknown_item(self) -> None:
         """An item id not in the questionnaire is named."""
-        assert "unknown item id" in problems({"favourite_colour": "blue"})["favourite_colour"]
+        assert (
+            "unknown item id"
+            in problems({"favourite_colour": "blue"})["favourite_colour"]
+        )
 
     @pytest.mark.parametrize("value", [20, 400])
     def test_systolic_out_of_range(self, value: int) -> None:
@@ -43,9 +46,10 @@ class TestBadInput:
 
     def test_exclusive_none(self) -> None:
         """'none' cannot be combined with other choices."""
-        assert "cannot be combined" in problems({"heart_conditions": ["none", "avm"]})[
-            "heart_conditions"
-        ]
+        assert (
+            "cannot be combined"
+            in problems({"heart_conditions": ["none", "avm"]})["heart_conditions"]
+        )
 
     def test_computed_fact_cannot_be_given(self) -> None:
         """A score is computed, not answered."""
@@ -53,9 +57,10 @@ class TestBadInput:
 
     def test_future_date(self) -> None:
         """A date after the screening date is rejected."""
-        assert "after the screening date" in problems({"last_cardiac_check": "2030-01-01"})[
-            "last_cardiac_check"
-        ]
+        assert (
+            "after the screening date"
+            in problems({"last_cardiac_check": "2030-01-01"})["last_cardiac_check"]
+        )
 
     def test_not_a_mapping(self) -> None:
         """Answers must be an object."""
@@ -80,7 +85,12 @@ class TestNormalisation:
 
     @pytest.mark.parametrize(
         ("raw", "months"),
-        [("2 weeks", 0.46), ({"value": 1, "unit": "year"}, 12), (3, 3), ("6 months", 6)],
+        [
+            ("2 weeks", 0.46),
+            ({"value": 1, "unit": "year"}, 12),
+            (3, 3),
+            ("6 months", 6),
+        ],
     )
     def test_durations(self, raw: Any, months: float) -> None:
         """Durations in days, weeks, months or years become months."""
@@ -99,4 +109,6 @@ class TestNormalisation:
         facts = facts_from_answers(
             get_content().form, {"last_cardiac_check": "2025-11-27"}, SCREENING_DATE
         )
-        assert facts.values["last_cardiac_check_months_ago"] == pytest.approx(12, abs=0.1)
+        assert facts.values["last_cardiac_check_months_ago"] == pytest.approx(
+            12, abs=0.1
+        )

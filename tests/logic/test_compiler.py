@@ -17,7 +17,9 @@ def build(raw: Any, params: dict[str, float] | None = None) -> Any:
     return compile_condition(_ADAPTER.validate_python(raw), params or {})
 
 
-T, F, U = {"x": "yes"}, {"x": "no"}, {}
+T: dict[str, Any] = {"x": "yes"}
+F: dict[str, Any] = {"x": "no"}
+U: dict[str, Any] = {}
 
 
 class TestKleene:
@@ -34,7 +36,9 @@ class TestKleene:
             (None, None, None, None),
         ],
     )
-    def test_all_and_any(self, left: Any, right: Any, want_all: Any, want_any: Any) -> None:
+    def test_all_and_any(
+        self, left: Any, right: Any, want_all: Any, want_any: Any
+    ) -> None:
         """Unknown only decides when nothing else does."""
         facts = {k: v for k, v in (("a", left), ("b", right)) if v is not None}
         parts = [{"fact": "a", "eq": "yes"}, {"fact": "b", "eq": "yes"}]
@@ -52,13 +56,20 @@ class TestKleene:
 
     @pytest.mark.parametrize(
         ("values", "want"),
-        [(("yes", "yes", "no"), True), (("yes", "no", "no"), False), (("yes", None, "no"), None),
-         (("yes", "yes", None), True), ((None, None, "no"), None)],
+        [
+            (("yes", "yes", "no"), True),
+            (("yes", "no", "no"), False),
+            (("yes", None, "no"), None),
+            (("yes", "yes", None), True),
+            ((None, None, "no"), None),
+        ],
     )
     def test_count(self, values: tuple[Any, ...], want: Any) -> None:
         """count is true at the threshold, false when it cannot be reached."""
         facts = {f"i{n}": v for n, v in enumerate(values) if v is not None}
-        ev = build({"count": [{"fact": f"i{n}", "eq": "yes"} for n in range(3)], "gte": 2})
+        ev = build(
+            {"count": [{"fact": f"i{n}", "eq": "yes"} for n in range(3)], "gte": 2}
+        )
         assert ev(facts) is want
 
 
@@ -109,7 +120,12 @@ class TestParameters:
     def test_introspection(self) -> None:
         """facts_in and params_in list what a condition reads."""
         cond = _ADAPTER.validate_python(
-            {"all": [{"fact": "a", "gte": {"param": "p"}}, {"not": {"fact": "b", "eq": "x"}}]}
+            {
+                "all": [
+                    {"fact": "a", "gte": {"param": "p"}},
+                    {"not": {"fact": "b", "eq": "x"}},
+                ]
+            }
         )
         assert facts_in(cond) == ["a", "b"]
         assert params_in(cond) == ["p"]

@@ -92,7 +92,9 @@ class ExternalFact(ContentModel):
 
 
 def _entry_kind(value: object) -> str:
-    if isinstance(value, InstrumentRef) or (isinstance(value, dict) and "instrument" in value):
+    if isinstance(value, InstrumentRef) or (
+        isinstance(value, dict) and "instrument" in value
+    ):
         return "instrument"
     return "item"
 

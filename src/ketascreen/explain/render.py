@@ -14,8 +14,8 @@ from ketascreen.domain.outcome import Crisis, ScreeningResult
 from ketascreen.domain.types import Disposition, Level
 
 _EFFECT_WORDS = {
-    "contraindicated": "not an option for you right now",
-    "weighs_against": "may be a less good fit for you",
+    "contraindicated": "is not an option right now",
+    "weighs_against": "may be a less good fit",
     "extra_care": "would need extra care",
 }
 _FOOTER = (

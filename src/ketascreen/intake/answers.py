@@ -209,12 +209,8 @@ def _as_number(raw: Any) -> float:
 
 def _in_range(item: FormItem, value: float) -> float:
     low, high = item.minimum, item.maximum
-    assert (
-        low is not None
-    )
-    assert (
-        high is not None
-    )
+    assert low is not None
+    assert high is not None
     if not low <= value <= high:
         raise ValueError(
             f"{value:g} {item.unit} is out of range; expected {low:g} to {high:g}"

@@ -225,7 +225,9 @@ def _incomplete_findings(
     for domain, rules in per_domain.items():
         facts = [
             f
-            for f in dict.fromkeys(f for cr in rules for f in missing_by_rule[cr.rule.id])
+            for f in dict.fromkeys(
+                f for cr in rules for f in missing_by_rule[cr.rule.id]
+            )
             if not _clinic_only(content, f)
         ]
         if not facts:

@@ -211,9 +211,7 @@ def _load_ruleset(ref: str | Path | None, raw: dict[str, Any]) -> _Layered:
     for name, param in main.parameters.items():
         _merge_parameter(layered.parameters, name, param, problems)
     for include in main.include:
-        rules_file, raw[f"rules:{include}"] = load_model(
-            RulesFile, folder / include
-        )
+        rules_file, raw[f"rules:{include}"] = load_model(RulesFile, folder / include)
         for name, param in rules_file.parameters.items():
             if name in layered.parameters and main.extends is None:
                 problems.append(

@@ -1,0 +1,5 @@
+"""``python -m ketascreen`` runs the command line."""
+
+from ketascreen.cli import main
+
+main()
