@@ -23,6 +23,7 @@ class CompiledScore:
     fact: str
     points: tuple[tuple[str, Mapping[Any, float]], ...]
     gate: Evaluator | None
+    bands: tuple[ScoreBand, ...]
 
 
 @dataclass(frozen=True)
@@ -59,7 +60,12 @@ def compile_instrument(
                 pts = {r.value: p for r in responses if (p := r.points) is not None}
             table.append((item_id, pts))
         gate = compile_condition(score.gate, params) if score.gate else None
-        scores.append(CompiledScore(score, f"{inst.id}.{score.id}", tuple(table), gate))
+        bands = tuple(
+            ScoreBand(label=b.label, minimum=b.min, maximum=b.max) for b in score.bands
+        )
+        scores.append(
+            CompiledScore(score, f"{inst.id}.{score.id}", tuple(table), gate, bands)
+        )
     flags = tuple(
         (f"{inst.id}.{flag.id}", compile_condition(flag.when, params))
         for flag in inst.flags
@@ -144,17 +150,14 @@ def describe(
             )
         )
         out.append(
-            InstrumentScore(
+            InstrumentScore.model_construct(
                 instrument=inst.file.id,
                 name=inst.file.short_name,
                 score=cs.score.name,
                 value=value,
                 maximum=cs.score.maximum,
                 band=facts.get(cs.fact + "_band"),
-                bands=tuple(
-                    ScoreBand(label=b.label, minimum=b.min, maximum=b.max)
-                    for b in cs.score.bands
-                ),
+                bands=cs.bands,
                 flags=flags if cs is inst.scores[0] else {},
                 loinc=cs.score.loinc,
                 missing_items=missing,

@@ -75,15 +75,18 @@ def facts_from_answers(
             if spec is None:
                 problems.append(Problem(key, _unknown_id_message(form, key)))
                 continue
-            value = _yes_no(raw, spec.kind)
-            if value is None:
+            external = _yes_no(raw, spec.kind)
+            if external is None:
                 problems.append(Problem(key, f"expected one of {list(spec.codes)}"))
                 continue
-            values[key] = value
+            values[key] = external
             sources[key] = "external"
             continue
+        kind = type(raw)
+        value: Any = item.accept.get(raw) if kind is str or kind is int else None
         try:
-            value = normalise(item, raw, screening_date)
+            if value is None:
+                value = normalise(item, raw, screening_date)
         except ValueError as exc:
             problems.append(Problem(key, str(exc)))
             continue

@@ -8,7 +8,7 @@ derived facts and external facts.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ketascreen.content.questionnaire import (
@@ -54,15 +54,17 @@ class FormItem:
     audience: str
     instrument: str | None
     derive_months_ago: bool
+    codes: tuple[str | int, ...] = ()
+    accept: Mapping[str | int, str | int] = field(default_factory=dict)
+    """Exact spellings accepted for coded items, mapped to their fact value."""
 
     def visible(self, facts: Mapping[str, Any]) -> bool:
         """Whether to ask this item given the facts so far (unknown gate: ask)."""
         return self.show_if is None or self.show_if(facts) is not False
 
-    @property
-    def codes(self) -> tuple[str | int, ...]:
-        """The allowed option values."""
-        return tuple(c.value for c in self.choices)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "codes", tuple(c.value for c in self.choices))
+        object.__setattr__(self, "accept", _accepted(self.kind, self.codes))
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +91,31 @@ class Form:
     items: Mapping[str, FormItem]
     external: Mapping[str, FactSpec]
     vocabulary: Vocabulary
+
+
+_SPELLINGS: dict[str, tuple[str, ...]] = {
+    "yes": ("yes", "Yes", "YES", "y", "Y", "true", "True"),
+    "no": ("no", "No", "NO", "n", "N", "false", "False"),
+    "unsure": ("unsure", "Unsure", "not sure", "Not sure", "don't know", "unknown"),
+}
+
+
+def _accepted(
+    kind: FactKind, codes: tuple[str | int, ...]
+) -> dict[str | int, str | int]:
+    """Exact spellings for a coded item (the fast path of answer validation)."""
+    accept: dict[str | int, str | int] = {}
+    if kind in (FactKind.yes_no, FactKind.yes_no_unsure):
+        wanted = (
+            ("yes", "no", "unsure") if kind == FactKind.yes_no_unsure else ("yes", "no")
+        )
+        for value in wanted:
+            accept.update(dict.fromkeys(_SPELLINGS[value], value))
+    elif kind in (FactKind.single, FactKind.number):
+        for code in codes:
+            accept[code] = code
+            accept[str(code)] = code
+    return accept
 
 
 def build_form(

@@ -13,8 +13,9 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import date
+from functools import partial
 from typing import Any
 
 from ketascreen.domain.outcome import (
@@ -36,6 +37,7 @@ from ketascreen.logic.compiler import Leaf
 from ketascreen.rules.loader import CompiledRule, Content
 
 SUICIDE = "suicide_risk"
+_MEMO_LIMIT = 200_000
 _PLACEHOLDER = re.compile(r"\{([a-z0-9_.]+)\}")
 
 
@@ -69,7 +71,19 @@ def evaluate(content: Content, facts: FactSet, screening_date: date) -> Screenin
         elif outcome is None:
             unresolved.append(cr)
 
-    findings = [_finding(content, cr, scored) for cr in fired]
+    findings = [
+        _memo(
+            content,
+            (
+                "finding",
+                cr.rule.id,
+                *[values.get(f) for f in cr.when.facts],
+                *[scored.sources.get(f) for f in cr.when.facts],
+            ),
+            partial(_finding, content, cr, scored),
+        )
+        for cr in fired
+    ]
     unknowns, missing_by_rule = _unknowns(content, unresolved, values)
     findings.extend(_incomplete_findings(content, fired, unresolved, missing_by_rule))
     findings.sort(key=lambda f: _order(content, f))
@@ -81,22 +95,51 @@ def evaluate(content: Content, facts: FactSet, screening_date: date) -> Screenin
     text = content.dispositions[disposition]
     crisis = _crisis(content, findings, disposition)
     domains = tuple(dict.fromkeys(f.domain for f in findings if f.level != Level.info))
-    return ScreeningResult(
+    return ScreeningResult.model_construct(
         disposition=disposition,
         disposition_label=text.label,
         summary=text.summary,
         crisis=crisis,
         domains=domains,
         findings=tuple(findings),
-        routes=_routes(content, findings, values),
+        routes=_memo(
+            content,
+            (
+                "routes",
+                *sorted(f.rule_id for f in findings if not f.unresolved),
+                "|",
+                values.get(content.routes.preference_item or ""),
+            ),
+            partial(_routes, content, findings, values),
+        ),
         next_steps=_next_steps(content, disposition, findings),
-        instrument_scores=_scores(content, values),
+        instrument_scores=_memo(
+            content,
+            ("scores", *[values.get(i) for i in _instrument_items(content)]),
+            partial(_scores, content, values),
+        ),
         unknowns=unknowns,
         ruleset_version=content.ruleset_version,
         ruleset_hash=content.content_hash,
         questionnaire_version=f"{content.form.id}@{content.form.version}",
         screening_date=screening_date.isoformat(),
     )
+
+
+def _memo(content: Content, key: Any, build: Callable[[], Any]) -> Any:
+    """Reuse an immutable piece built for the same inputs (findings, routes, ...).
+
+    Results are frozen and depend only on the content and the key, so a screening
+    that sees the same fact values as an earlier one gets the same objects. The
+    cache is bounded; when full it starts again.
+    """
+    cache = content.cache
+    hit = cache.get(key)
+    if hit is None:
+        if len(cache) >= _MEMO_LIMIT:
+            cache.clear()
+        hit = cache[key] = build()
+    return hit
 
 
 def _order(content: Content, f: Finding) -> tuple[int, int, int, int]:
@@ -112,14 +155,19 @@ def _order(content: Content, f: Finding) -> tuple[int, int, int, int]:
 
 
 def _refs(content: Content, keys: Iterable[str]) -> tuple[Reference, ...]:
-    return tuple(
-        Reference(
+    key = ("refs", *keys)
+    cached = content.cache.get(key)
+    if cached is not None:
+        return cached  # type: ignore[no-any-return]
+    refs = content.cache[key] = tuple(
+        Reference.model_construct(
             key=k,
             citation=content.references[k].citation,
             tag=content.references[k].tag,
         )
         for k in keys
     )
+    return refs
 
 
 def fill_params(text: str, content: Content) -> str:
@@ -142,7 +190,7 @@ def _evidence(
         value = leaf.value
         if isinstance(value, frozenset):
             value = sorted(value)
-        seen[leaf.fact] = Evidence(
+        seen[leaf.fact] = Evidence.model_construct(
             fact=leaf.fact,
             label=content.form.vocabulary.label(leaf.fact),
             value=value,
@@ -155,7 +203,7 @@ def _evidence(
 def _finding(content: Content, cr: CompiledRule, facts: FactSet) -> Finding:
     rule = cr.rule
     _, leaves = cr.when.explain(facts.values)
-    return Finding(
+    return Finding.model_construct(
         rule_id=rule.id,
         domain=rule.domain,
         level=rule.level,
@@ -176,23 +224,33 @@ def _unknowns(
     for cr in unresolved:
         if cr.rule.level == Level.info:
             continue
-        _, leaves = cr.when.explain(values)
-        missing = list(
-            dict.fromkeys(leaf.fact for leaf in leaves if leaf.value is None)
+        missing = _memo(
+            content,
+            ("missing", cr.rule.id, *[values.get(f) for f in cr.when.facts]),
+            partial(_missing, cr, values),
         )
         missing_by_rule[cr.rule.id] = missing
         for fact in missing:
             domains, rules = by_fact.setdefault(fact, ({}, {}))
             domains[cr.rule.domain] = None
             rules[cr.rule.id] = None
-    order = {fid: i for i, fid in enumerate(content.form.vocabulary.facts)}
+    order = _memo(
+        content,
+        "fact_order",
+        lambda: {fid: i for i, fid in enumerate(content.form.vocabulary.facts)},
+    )
     unknowns = tuple(
-        Unknown(
-            fact=fact,
-            label=content.form.vocabulary.label(fact),
-            domains=tuple(domains),
-            rule_ids=tuple(rules),
-            measured_at_clinic=_clinic_only(content, fact),
+        _memo(
+            content,
+            ("unknown", fact, *domains, "|", *rules),
+            partial(
+                Unknown.model_construct,
+                fact=fact,
+                label=content.form.vocabulary.label(fact),
+                domains=tuple(domains),
+                rule_ids=tuple(rules),
+                measured_at_clinic=_clinic_only(content, fact),
+            ),
         )
         for fact, (domains, rules) in sorted(
             by_fact.items(), key=lambda kv: order.get(kv[0], 1 << 30)
@@ -206,14 +264,17 @@ def _clinic_only(content: Content, fact: str) -> bool:
     return item is not None and item.audience == "clinic"
 
 
+def _missing(cr: CompiledRule, values: Mapping[str, Any]) -> list[str]:
+    _, leaves = cr.when.explain(values)
+    return list(dict.fromkeys(leaf.fact for leaf in leaves if leaf.value is None))
+
+
 def _incomplete_findings(
     content: Content,
     fired: list[CompiledRule],
     unresolved: list[CompiledRule],
     missing_by_rule: Mapping[str, list[str]],
 ) -> list[Finding]:
-    spec = content.incomplete
-    ceiling = SEVERITY[spec.level]
     top: dict[str, int] = {}
     for cr in fired:
         top[cr.rule.domain] = max(top.get(cr.rule.domain, 0), cr.severity)
@@ -222,48 +283,70 @@ def _incomplete_findings(
         if cr.severity > 0 and cr.severity > top.get(cr.rule.domain, 0):
             per_domain.setdefault(cr.rule.domain, []).append(cr)
     out = []
-    for domain, rules in per_domain.items():
-        facts = [
-            f
-            for f in dict.fromkeys(
-                f for cr in rules for f in missing_by_rule[cr.rule.id]
-            )
-            if not _clinic_only(content, f)
-        ]
-        if not facts:
-            continue
-        rules = [cr for cr in rules if set(missing_by_rule[cr.rule.id]) & set(facts)]
-        labels = ", ".join(f"{content.form.vocabulary.label(f)} ({f})" for f in facts)
-        info = content.domains.get(domain)
-        topic = info.patient_topic if info else domain
-        severity = min(ceiling, max(cr.severity for cr in rules))
-        level = next(lv for lv in Level if SEVERITY[lv] == severity)
-        out.append(
-            Finding(
-                rule_id=f"{domain}.incomplete",
-                domain=domain,
-                level=level,
-                title=spec.title,
-                patient_message=spec.patient_message.strip().replace("{topic}", topic),
-                clinician_rationale=spec.clinician_rationale.strip()
-                .replace("{facts}", labels)
-                .replace("{rules}", ", ".join(cr.rule.id for cr in rules)),
-                next_steps=tuple(spec.next_steps),
-                evidence=tuple(
-                    Evidence(
-                        fact=f,
-                        label=content.form.vocabulary.label(f),
-                        value=None,
-                        test="unanswered",
-                        source="unknown",
-                    )
-                    for f in facts
-                ),
-                references=_refs(content, spec.references),
-                unresolved=True,
-            )
+    for domain, candidates in per_domain.items():
+        key = (
+            "incomplete",
+            domain,
+            *[cr.rule.id for cr in candidates],
+            "|",
+            *[f for cr in candidates for f in missing_by_rule[cr.rule.id]],
         )
+        finding = _memo(
+            content,
+            key,
+            partial(_incomplete, content, domain, candidates, missing_by_rule),
+        )
+        if finding is not False:
+            out.append(finding)
     return out
+
+
+def _incomplete(
+    content: Content,
+    domain: str,
+    candidates: list[CompiledRule],
+    missing_by_rule: Mapping[str, list[str]],
+) -> Finding | bool:
+    """The incomplete finding for one domain, or False when only clinic data is missing."""
+    spec = content.incomplete
+    facts = [
+        f
+        for f in dict.fromkeys(
+            f for cr in candidates for f in missing_by_rule[cr.rule.id]
+        )
+        if not _clinic_only(content, f)
+    ]
+    if not facts:
+        return False
+    rules = [cr for cr in candidates if set(missing_by_rule[cr.rule.id]) & set(facts)]
+    labels = ", ".join(f"{content.form.vocabulary.label(f)} ({f})" for f in facts)
+    info = content.domains.get(domain)
+    topic = info.patient_topic if info else domain
+    severity = min(SEVERITY[spec.level], max(cr.severity for cr in rules))
+    level = next(lv for lv in Level if SEVERITY[lv] == severity)
+    return Finding.model_construct(
+        rule_id=f"{domain}.incomplete",
+        domain=domain,
+        level=level,
+        title=spec.title,
+        patient_message=spec.patient_message.strip().replace("{topic}", topic),
+        clinician_rationale=spec.clinician_rationale.strip()
+        .replace("{facts}", labels)
+        .replace("{rules}", ", ".join(cr.rule.id for cr in rules)),
+        next_steps=tuple(spec.next_steps),
+        evidence=tuple(
+            Evidence.model_construct(
+                fact=f,
+                label=content.form.vocabulary.label(f),
+                value=None,
+                test="unanswered",
+                source="unknown",
+            )
+            for f in facts
+        ),
+        references=_refs(content, spec.references),
+        unresolved=True,
+    )
 
 
 def _crisis(
@@ -273,12 +356,14 @@ def _crisis(
         return None
     spec = content.crisis
     urgent = disposition == Disposition.urgent_safety
-    return Crisis(
+    return Crisis.model_construct(
         urgent=urgent,
         title=spec.title,
         message=(spec.urgent_message if urgent else spec.message).strip(),
         resources=tuple(
-            CrisisResource(name=r.name, contact=r.contact, detail=r.detail)
+            CrisisResource.model_construct(
+                name=r.name, contact=r.contact, detail=r.detail
+            )
             for r in spec.resources
         ),
     )
@@ -307,7 +392,7 @@ def _routes(
                 or fired_domains & set(weight.domains)
             ):
                 considerations.append(
-                    RouteConsideration(
+                    RouteConsideration.model_construct(
                         effect=weight.effect,
                         rule_ids=tuple(dict.fromkeys(hits)),
                         patient_note=weight.patient_note.strip(),
@@ -316,7 +401,7 @@ def _routes(
                     )
                 )
         out.append(
-            RouteSummary(
+            RouteSummary.model_construct(
                 id=route.id,
                 name=route.name,
                 patient_summary=route.patient_summary.strip(),
@@ -347,6 +432,18 @@ def _next_steps(
             steps.update(dict.fromkeys(f.next_steps))
     steps.update(dict.fromkeys(content.dispositions[disposition].next_steps))
     return tuple(steps)
+
+
+def _instrument_items(content: Content) -> list[str]:
+    items: list[str] = _memo(
+        content,
+        "instrument_items",
+        lambda: (
+            [i.id for i in content.form.items.values() if i.instrument]
+            + [f for f in content.form.vocabulary.facts if f == "sex_at_birth"]
+        ),
+    )
+    return items
 
 
 def _scores(content: Content, values: Mapping[str, Any]) -> tuple[InstrumentScore, ...]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
@@ -67,6 +67,8 @@ class Content:
     ruleset_id: str
     ruleset_version: str
     content_hash: str
+    cache: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
+    """Derived, immutable pieces reused across screenings (filled on first use)."""
 
 
 @dataclass
