@@ -86,7 +86,10 @@ def evaluate(content: Content, facts: FactSet, screening_date: date) -> Screenin
     ]
     unknowns, missing_by_rule = _unknowns(content, unresolved, values)
     findings.extend(_incomplete_findings(content, fired, unresolved, missing_by_rule))
-    findings.sort(key=lambda f: _order(content, f))
+    if len(findings) > 1:
+        ranks = [_order(content, f) for f in findings]
+        order = sorted(range(len(findings)), key=ranks.__getitem__)
+        findings = [findings[k] for k in order]
 
     disposition = Disposition.no_concerns_found
     for f in findings:
@@ -218,45 +221,46 @@ def _finding(content: Content, cr: CompiledRule, facts: FactSet) -> Finding:
 
 def _unknowns(
     content: Content, unresolved: list[CompiledRule], values: Mapping[str, Any]
-) -> tuple[tuple[Unknown, ...], dict[str, list[str]]]:
-    by_fact: dict[str, tuple[dict[str, None], dict[str, None]]] = {}
-    missing_by_rule: dict[str, list[str]] = {}
+) -> tuple[tuple[Unknown, ...], dict[str, tuple[str, ...]]]:
+    missing_by_rule: dict[str, tuple[str, ...]] = {}
     for cr in unresolved:
-        if cr.rule.level == Level.info:
-            continue
-        missing = _memo(
-            content,
-            ("missing", cr.rule.id, *[values.get(f) for f in cr.when.facts]),
-            partial(_missing, cr, values),
-        )
-        missing_by_rule[cr.rule.id] = missing
-        for fact in missing:
+        if cr.rule.level != Level.info:
+            missing_by_rule[cr.rule.id] = _memo(
+                content,
+                ("missing", cr.rule.id, *[values.get(f) for f in cr.when.facts]),
+                partial(_missing, cr, values),
+            )
+    key = ("unknowns", *missing_by_rule.items())
+    unknowns: tuple[Unknown, ...] = _memo(
+        content, key, partial(_build_unknowns, content, unresolved, missing_by_rule)
+    )
+    return unknowns, missing_by_rule
+
+
+def _build_unknowns(
+    content: Content,
+    unresolved: list[CompiledRule],
+    missing_by_rule: Mapping[str, tuple[str, ...]],
+) -> tuple[Unknown, ...]:
+    by_fact: dict[str, tuple[dict[str, None], dict[str, None]]] = {}
+    for cr in unresolved:
+        for fact in missing_by_rule.get(cr.rule.id, ()):
             domains, rules = by_fact.setdefault(fact, ({}, {}))
             domains[cr.rule.domain] = None
             rules[cr.rule.id] = None
-    order = _memo(
-        content,
-        "fact_order",
-        lambda: {fid: i for i, fid in enumerate(content.form.vocabulary.facts)},
-    )
-    unknowns = tuple(
-        _memo(
-            content,
-            ("unknown", fact, *domains, "|", *rules),
-            partial(
-                Unknown.model_construct,
-                fact=fact,
-                label=content.form.vocabulary.label(fact),
-                domains=tuple(domains),
-                rule_ids=tuple(rules),
-                measured_at_clinic=_clinic_only(content, fact),
-            ),
+    order = {fid: i for i, fid in enumerate(content.form.vocabulary.facts)}
+    return tuple(
+        Unknown.model_construct(
+            fact=fact,
+            label=content.form.vocabulary.label(fact),
+            domains=tuple(domains),
+            rule_ids=tuple(rules),
+            measured_at_clinic=_clinic_only(content, fact),
         )
         for fact, (domains, rules) in sorted(
             by_fact.items(), key=lambda kv: order.get(kv[0], 1 << 30)
         )
     )
-    return unknowns, missing_by_rule
 
 
 def _clinic_only(content: Content, fact: str) -> bool:
@@ -264,16 +268,16 @@ def _clinic_only(content: Content, fact: str) -> bool:
     return item is not None and item.audience == "clinic"
 
 
-def _missing(cr: CompiledRule, values: Mapping[str, Any]) -> list[str]:
+def _missing(cr: CompiledRule, values: Mapping[str, Any]) -> tuple[str, ...]:
     _, leaves = cr.when.explain(values)
-    return list(dict.fromkeys(leaf.fact for leaf in leaves if leaf.value is None))
+    return tuple(dict.fromkeys(leaf.fact for leaf in leaves if leaf.value is None))
 
 
 def _incomplete_findings(
     content: Content,
     fired: list[CompiledRule],
     unresolved: list[CompiledRule],
-    missing_by_rule: Mapping[str, list[str]],
+    missing_by_rule: Mapping[str, tuple[str, ...]],
 ) -> list[Finding]:
     top: dict[str, int] = {}
     for cr in fired:
@@ -305,7 +309,7 @@ def _incomplete(
     content: Content,
     domain: str,
     candidates: list[CompiledRule],
-    missing_by_rule: Mapping[str, list[str]],
+    missing_by_rule: Mapping[str, tuple[str, ...]],
 ) -> Finding | bool:
     """The incomplete finding for one domain, or False when only clinic data is missing."""
     spec = content.incomplete
