@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from rich.console import Console
+from rich.prompt import Prompt
 
 from ketascreen import interview
 from ketascreen.rules.loader import Content
@@ -25,10 +26,11 @@ def scripted(replies: dict[str, list[str]], asked: list[str]) -> Any:
     return ask
 
 
-def run(content: Content, replies: dict[str, list[str]], monkeypatch: pytest.MonkeyPatch
-        ) -> tuple[dict[str, Any], str, list[str]]:
+def run(
+    content: Content, replies: dict[str, list[str]], monkeypatch: pytest.MonkeyPatch
+) -> tuple[dict[str, Any], str, list[str]]:
     asked: list[str] = []
-    monkeypatch.setattr(interview.Prompt, "ask", scripted(replies, asked))
+    monkeypatch.setattr(Prompt, "ask", scripted(replies, asked))
     buffer = io.StringIO()
     answers = interview.run_interview(content, Console(file=buffer, width=120))
     return answers, buffer.getvalue(), asked
@@ -37,7 +39,9 @@ def run(content: Content, replies: dict[str, list[str]], monkeypatch: pytest.Mon
 class TestInterview:
     """Conditional logic, validation and crisis help, as a person meets them."""
 
-    def test_skips_and_retries(self, content: Content, monkeypatch: pytest.MonkeyPatch) -> None:
+    def test_skips_and_retries(
+        self, content: Content, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
         """Blank skips (unknown); a bad reply is explained and asked again."""
         answers, out, _ = run(content, {"How old are you": ["old", "34"]}, monkeypatch)
         assert answers == {"age": "34"}
@@ -56,8 +60,10 @@ class TestInterview:
         self, content: Content, monkeypatch: pytest.MonkeyPatch
     ) -> None:
         """After a suicide-risk answer, 988 appears before the next section starts."""
-        replies = {"Thoughts that you would be better off dead": ["4"],
-                   "wished you were dead": ["1"]}
+        replies = {
+            "Thoughts that you would be better off dead": ["4"],
+            "wished you were dead": ["1"],
+        }
         answers, out, asked = run(content, replies, monkeypatch)
         assert answers.get("asq_1") == "yes"
         assert "988" in out
