@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Literal
 
 from pydantic import Field, model_validator
@@ -139,3 +140,13 @@ class InstrumentFile(FileHeader):
         if isinstance(item.responses, str):
             return self.response_sets[item.responses]
         return item.responses
+
+
+def scoped_values(values: Mapping[str, float], inst_id: str) -> dict[str, float]:
+    """Parameter values as an instrument's own conditions see them (bare names)."""
+    prefix = inst_id + "."
+    scoped = dict(values)
+    scoped.update(
+        {k[len(prefix) :]: v for k, v in values.items() if k.startswith(prefix)}
+    )
+    return scoped

@@ -19,7 +19,7 @@ from ketascreen.content.questionnaire import (
 )
 from ketascreen.domain.facts import FactSpec, Vocabulary
 from ketascreen.domain.types import FactKind
-from ketascreen.instruments.model import InstrumentFile
+from ketascreen.instruments.model import InstrumentFile, scoped_values
 from ketascreen.logic.compiler import Evaluator, compile_condition
 from ketascreen.logic.schema import All, Condition
 
@@ -210,7 +210,11 @@ def _section(
                     maximum=None,
                     integer=numeric,
                     units={},
-                    show_if=compile_condition(cond, params) if cond else None,
+                    show_if=(
+                        compile_condition(cond, scoped_values(params, inst.id))
+                        if cond
+                        else None
+                    ),
                     audience=section.audience,
                     instrument=inst.id,
                     derive_months_ago=False,

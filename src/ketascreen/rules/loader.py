@@ -24,7 +24,7 @@ from ketascreen.content.references import ReferencesFile, Source
 from ketascreen.content.routes import RoutesFile
 from ketascreen.domain.types import SEVERITY
 from ketascreen.errors import ContentError, Problem
-from ketascreen.instruments.model import InstrumentFile
+from ketascreen.instruments.model import InstrumentFile, scoped_values
 from ketascreen.instruments.scoring import CompiledInstrument, compile_instrument
 from ketascreen.intake.form import Form, build_form
 from ketascreen.logic.compiler import Evaluator, compile_condition
@@ -76,6 +76,7 @@ class _Layered:
     ids: list[str]
     parameters: dict[str, Parameter]
     rules: dict[str, Rule]
+    instrument_overrides: dict[str, ParameterOverride] = field(default_factory=dict)
     crisis: CrisisContent | None = None
     incomplete: IncompleteContent | None = None
     dispositions: dict[str, DispositionContent] | None = None
@@ -145,7 +146,8 @@ def load_content(
     domains = {d.id: d for d in domains_file.domains}
     form = build_form(questionnaire, inst_files, values, tuple(extra))
     compiled_instruments = {
-        inst_id: compile_instrument(f, values) for inst_id, f in inst_files.items()
+        inst_id: compile_instrument(f, scoped_values(values, inst_id))
+        for inst_id, f in inst_files.items()
     }
     active, inactive = [], []
     for order, rule in enumerate(layered.rules.values()):
@@ -211,6 +213,9 @@ def _load_ruleset(ref: str | Path | None, raw: dict[str, Any]) -> _Layered:
     layered.ids.append(f"{main.id}@{main.version}")
     problems: list[Problem] = []
     for name, param in main.parameters.items():
+        if "." in name and isinstance(param, ParameterOverride):
+            layered.instrument_overrides[name] = param  # applied once instruments load
+            continue
         _merge_parameter(layered.parameters, name, param, problems)
     for include in main.include:
         rules_file, raw[f"rules:{include}"] = load_model(RulesFile, folder / include)
@@ -275,16 +280,16 @@ def _add_rules(
 def _parameters(
     instruments: Mapping[str, InstrumentFile], layered: _Layered
 ) -> dict[str, Parameter]:
-    params: dict[str, Parameter] = {}
+    """All parameters: the ruleset's, and each instrument's as ``<instrument>.<name>``."""
+    params: dict[str, Parameter] = dict(layered.parameters)
     for inst in instruments.values():
         for name, param in inst.parameters.items():
             params[f"{inst.id}.{name}"] = param
-            params.setdefault(name, param)
-    params.update(layered.parameters)
-    # A ruleset may override an instrument's cut-off with the qualified name.
-    for inst in instruments.values():
-        for name in inst.parameters:
-            params[name] = params[f"{inst.id}.{name}"]
+    problems: list[Problem] = []
+    for name, override in layered.instrument_overrides.items():
+        _merge_parameter(params, name, override, problems)
+    if problems:
+        raise ContentError(" + ".join(layered.ids), problems)
     return params
 
 
