@@ -22,7 +22,7 @@ from rich.table import Table
 from ketascreen.errors import ContentError, InputError, Problem
 from ketascreen.explain.render import render_clinician, render_json, render_patient
 from ketascreen.interview import run_interview
-from ketascreen.rules.report import check_content
+from ketascreen.rules.report import check_content, ruleset_markdown
 from ketascreen.screening import get_content
 from ketascreen.screening import screen as run_screen
 
@@ -243,9 +243,19 @@ def interview(
 
 
 @app.command()
-def rules(ruleset: RulesetOpt = None, instrument: InstrumentOpt = None) -> None:
+def rules(
+    ruleset: RulesetOpt = None,
+    instrument: InstrumentOpt = None,
+    markdown: Annotated[
+        bool,
+        typer.Option("--markdown", help="Print the ruleset as Markdown for review."),
+    ] = False,
+) -> None:
     """Validate the content (references, domains, facts, dead rules) and list the rules."""
     content = _content(ruleset, instrument)
+    if markdown:
+        sys.stdout.write(ruleset_markdown(content))
+        return
     table = Table(title=f"Rules of {content.ruleset_version}", expand=True)
     for column in ("rule id", "level", "condition", "references"):
         table.add_column(column)

@@ -126,6 +126,9 @@ class Crisis(_Frozen):
     title: str
     message: str
     resources: tuple[CrisisResource, ...]
+    clinician_note: str = Field(
+        description="What the clinic should do (NIMH ASQ pathway)."
+    )
 
 
 class ScreeningResult(_Frozen):

@@ -364,6 +364,7 @@ def _crisis(
         urgent=urgent,
         title=spec.title,
         message=(spec.urgent_message if urgent else spec.message).strip(),
+        clinician_note=spec.clinician_note.strip(),
         resources=tuple(
             CrisisResource.model_construct(
                 name=r.name, contact=r.contact, detail=r.detail
