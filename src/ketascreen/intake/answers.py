@@ -30,7 +30,9 @@ class FactSet:
 
     Attributes:
         values: fact id to value; a missing id is unknown.
-        sources: fact id to its source (answer, instrument, derived, external).
+        sources: where a fact came from when it is not an answer to its own item
+            (derived, external, instrument score; later: note, FHIR). Answers are
+            recognised from the form, see :func:`source_of`.
     """
 
     values: dict[str, Any]
@@ -60,46 +62,74 @@ def facts_from_answers(
     values: dict[str, Any] = {}
     sources: dict[str, str] = {}
     problems: list[Problem] = []
+    items = form.items
     for key, raw in answers.items():
-        if not isinstance(key, str):
-            problems.append(Problem(str(key), "item ids must be text"))
-            continue
-        if not key.strip():
-            problems.append(Problem("(empty item id)", "item ids cannot be empty"))
-            continue
-        if raw is None:
-            continue
-        item = form.items.get(key)
-        if item is None:
-            spec = form.external.get(key)
-            if spec is None:
-                problems.append(Problem(key, _unknown_id_message(form, key)))
-                continue
-            external = _yes_no(raw, spec.kind)
-            if external is None:
-                problems.append(Problem(key, f"expected one of {list(spec.codes)}"))
-                continue
-            values[key] = external
-            sources[key] = "external"
-            continue
+        item = items.get(key)
         kind = type(raw)
-        value: Any = item.accept.get(raw) if kind is str or kind is int else None
-        try:
-            if value is None:
-                value = normalise(item, raw, screening_date)
-        except ValueError as exc:
-            problems.append(Problem(key, str(exc)))
+        if item is not None and (kind is str or kind is int):
+            # Fast path: an exact spelling of a coded answer.
+            value = item.accept.get(raw)
+            if value is not None:
+                values[key] = value
+                continue
+        if raw is None and isinstance(key, str) and key.strip():
             continue
-        values[key] = value
-        sources[key] = "instrument" if item.instrument else "answer"
-        if item.derive_months_ago:
-            values[f"{key}_months_ago"] = _months_between(
-                date.fromisoformat(value), screening_date
-            )
-            sources[f"{key}_months_ago"] = "derived"
+        _slow_answer(form, key, raw, screening_date, values, sources, problems)
     if problems:
         raise AnswersError(problems)
     return FactSet(values, sources)
+
+
+def source_of(form: Form, facts: FactSet, fact: str) -> str:
+    """Where a fact came from: answer, instrument, derived, external, ..."""
+    source = facts.sources.get(fact)
+    if source is not None:
+        return source
+    item = form.items.get(fact)
+    if item is None or fact not in facts.values:
+        return "unknown"
+    return "instrument" if item.instrument else "answer"
+
+
+def _slow_answer(
+    form: Form,
+    key: Any,
+    raw: Any,
+    screening_date: date,
+    values: dict[str, Any],
+    sources: dict[str, str],
+    problems: list[Problem],
+) -> None:
+    """Validate one answer that the fast path did not settle."""
+    if not isinstance(key, str):
+        problems.append(Problem(str(key), "item ids must be text"))
+        return
+    if not key.strip():
+        problems.append(Problem("(empty item id)", "item ids cannot be empty"))
+        return
+    item = form.items.get(key)
+    if item is None:
+        spec = form.external.get(key)
+        if spec is None:
+            problems.append(Problem(key, _unknown_id_message(form, key)))
+            return
+        external = _yes_no(raw, spec.kind)
+        if external is None:
+            problems.append(Problem(key, f"expected one of {list(spec.codes)}"))
+            return
+        values[key] = external
+        sources[key] = "external"
+        return
+    try:
+        value = normalise(item, raw, screening_date)
+    except ValueError as exc:
+        problems.append(Problem(key, str(exc)))
+        return
+    values[key] = value
+    if item.derive_months_ago:
+        derived = f"{key}_months_ago"
+        values[derived] = _months_between(date.fromisoformat(value), screening_date)
+        sources[derived] = "derived"
 
 
 def _unknown_id_message(form: Form, key: str) -> str:

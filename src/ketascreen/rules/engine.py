@@ -32,7 +32,8 @@ from ketascreen.domain.outcome import (
 )
 from ketascreen.domain.types import SEVERITY, Disposition, Level, disposition_for
 from ketascreen.instruments.scoring import describe, score_into
-from ketascreen.intake.answers import FactSet
+from ketascreen.intake.answers import FactSet, source_of
+from ketascreen.logic.codegen import TRUE, UNKNOWN
 from ketascreen.logic.compiler import Leaf
 from ketascreen.rules.loader import CompiledRule, Content
 
@@ -64,11 +65,10 @@ def evaluate(content: Content, facts: FactSet, screening_date: date) -> Screenin
     values = scored.values
     fired: list[CompiledRule] = []
     unresolved: list[CompiledRule] = []
-    for cr in content.rules:
-        outcome = cr.when.fn(values)
-        if outcome is True:
+    for cr, code in zip(content.rules, content.evaluate_all(values), strict=True):
+        if code == TRUE:
             fired.append(cr)
-        elif outcome is None:
+        elif code == UNKNOWN:
             unresolved.append(cr)
 
     findings = [
@@ -184,7 +184,7 @@ def fill_params(text: str, content: Content) -> str:
 
 
 def _evidence(
-    content: Content, leaves: list[Leaf], sources: Mapping[str, str]
+    content: Content, leaves: list[Leaf], facts: FactSet
 ) -> tuple[Evidence, ...]:
     seen: dict[str, Evidence] = {}
     for leaf in leaves:
@@ -198,7 +198,7 @@ def _evidence(
             label=content.form.vocabulary.label(leaf.fact),
             value=value,
             test=leaf.text,
-            source=sources.get(leaf.fact, "unknown"),
+            source=source_of(content.form, facts, leaf.fact),
         )
     return tuple(seen.values())
 
@@ -214,7 +214,7 @@ def _finding(content: Content, cr: CompiledRule, facts: FactSet) -> Finding:
         patient_message=rule.patient_message.strip(),
         clinician_rationale=fill_params(rule.clinician_rationale.strip(), content),
         next_steps=tuple(rule.next_steps),
-        evidence=_evidence(content, leaves, facts.sources),
+        evidence=_evidence(content, leaves, facts),
         references=_refs(content, rule.references),
     )
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib.resources.abc import Traversable
 from pathlib import Path
@@ -27,6 +27,7 @@ from ketascreen.errors import ContentError, Problem
 from ketascreen.instruments.model import InstrumentFile, scoped_values
 from ketascreen.instruments.scoring import CompiledInstrument, compile_instrument
 from ketascreen.intake.form import Form, build_form
+from ketascreen.logic.codegen import compile_all
 from ketascreen.logic.compiler import Evaluator, compile_condition
 from ketascreen.rules.checks import check_rule_facts
 from ketascreen.rules.schema import (
@@ -56,6 +57,8 @@ class Content:
     form: Form
     instruments: Mapping[str, CompiledInstrument]
     rules: tuple[CompiledRule, ...]
+    evaluate_all: Callable[[Mapping[str, Any]], tuple[int, ...]]
+    """All active rules in one generated function (codes 0/1/3, see logic.codegen)."""
     inactive_rules: tuple[Rule, ...]
     parameters: Mapping[str, Parameter]
     crisis: CrisisContent
@@ -179,6 +182,7 @@ def load_content(
         form=form,
         instruments=compiled_instruments,
         rules=tuple(active),
+        evaluate_all=compile_all([cr.rule.when for cr in active], values),
         inactive_rules=tuple(inactive),
         parameters=params,
         crisis=crisis,
