@@ -76,3 +76,39 @@ class TestInterview:
         """PHQ-9 item 9 = 'Not at all' skips the suicide-risk follow-up."""
         _, _, asked = run(content, {"better off dead": ["1"]}, monkeypatch)
         assert not any("wished you were dead" in q for q in asked)
+
+
+class TestInterviewCommand:
+    """The `ketascreen interview` command around the interview."""
+
+    def test_ctrl_c_leaves_cleanly(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """Ctrl-C stops with a kind message, exit 130, and nothing saved."""
+        from typer.testing import CliRunner
+
+        from ketascreen.cli import app
+
+        def interrupt(*_: Any, **__: Any) -> str:
+            raise KeyboardInterrupt
+
+        monkeypatch.setattr(Prompt, "ask", interrupt)
+        done = CliRunner().invoke(app, ["interview", "--save", "never.json"])
+        assert done.exit_code == 130
+        assert "Nothing was saved" in done.output
+
+    def test_save_and_result(
+        self, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """--save keeps the answers and the result is shown in kind words."""
+        import json
+
+        from typer.testing import CliRunner
+
+        from ketascreen.cli import app
+
+        asked: list[str] = []
+        monkeypatch.setattr(Prompt, "ask", scripted({"How old are you": ["16"]}, asked))
+        target = tmp_path / "answers.json"
+        done = CliRunner().invoke(app, ["interview", "--save", str(target)])
+        assert done.exit_code == 0, done.output
+        assert json.loads(target.read_text(encoding="utf-8")) == {"age": "16"}
+        assert "A clinician will want to look more closely first" in done.output

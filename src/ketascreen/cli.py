@@ -228,11 +228,6 @@ def interview(
             "\n[yellow]Stopped. Nothing was saved.[/] You can start again any time."
         )
         raise typer.Exit(130) from None
-    if save is not None:
-        save.write_text(
-            json.dumps(answers, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
-        )
-        out.print(f"Your answers were saved to {save}.")
     result = run_screen(answers, content=content)
     text = (
         render_patient(result)
@@ -240,6 +235,17 @@ def interview(
         else render_clinician(result)
     )
     out.print(Markdown(text))
+    if save is not None:
+        try:
+            save.write_text(
+                json.dumps(answers, indent=2, ensure_ascii=False) + "\n",
+                encoding="utf-8",
+            )
+        except OSError as exc:
+            _fail(
+                [Problem(str(save), f"cannot be written: {exc}")], "Answers not saved"
+            )
+        out.print(f"Your answers were saved to {save}.")
 
 
 @app.command()
