@@ -30,6 +30,7 @@ def patient_texts(content: Content) -> list[tuple[str, str]]:
     texts.append(("crisis", content.crisis.message))
     texts.append(("crisis urgent", content.crisis.urgent_message))
     texts.append(("incomplete", content.incomplete.patient_message))
+    texts.append(("incomplete summary", content.incomplete.patient_summary))
     for route in content.routes.routes:
         texts.append((f"route {route.id}", route.patient_summary))
         texts += [(f"route {route.id} note", w.patient_note) for w in route.weights]

@@ -144,6 +144,10 @@ class ScreeningResult(_Frozen):
     next_steps: tuple[str, ...]
     instrument_scores: tuple[InstrumentScore, ...]
     unknowns: tuple[Unknown, ...]
+    unanswered_summary: str | None = Field(
+        default=None,
+        description="One kind sentence about the areas left blank, if any.",
+    )
     ruleset_version: str
     ruleset_hash: str
     questionnaire_version: str

@@ -53,15 +53,19 @@ def render_patient(result: ScreeningResult) -> str:
     shown = [
         f
         for f in result.findings
-        if f.level != Level.info and (not urgent or f.domain == "suicide_risk")
+        if f.level != Level.info
+        and not f.unresolved
+        and (not urgent or f.domain == "suicide_risk")
     ]
-    if shown:
+    if shown or result.unanswered_summary:
         lines += ["## What we found", ""]
         seen: set[str] = set()
         for f in shown:
             if f.patient_message not in seen:
                 seen.add(f.patient_message)
                 lines += [f"- {f.patient_message}", ""]
+        if result.unanswered_summary and not urgent:
+            lines += [f"- {result.unanswered_summary}", ""]
     if result.next_steps:
         lines += ["## What you can do next", ""]
         lines += [f"{i}. {step}" for i, step in enumerate(result.next_steps, 1)]
@@ -74,13 +78,6 @@ def render_patient(result: ScreeningResult) -> str:
         ]
     else:
         lines += _patient_routes(result)
-    blank = [u for u in result.unknowns if not u.measured_at_clinic]
-    if blank and not urgent:
-        lines += [
-            f"Some questions were left blank ({len(blank)}). That is okay. "
-            "A clinician will go over them with you.",
-            "",
-        ]
     if any(u.measured_at_clinic for u in result.unknowns) and not urgent:
         lines += ["Your clinic will also check things like your blood pressure.", ""]
     if result.crisis is None:

@@ -122,6 +122,7 @@ def evaluate(content: Content, facts: FactSet, screening_date: date) -> Screenin
             partial(_scores, content, values),
         ),
         unknowns=unknowns,
+        unanswered_summary=_unanswered_summary(content, findings),
         ruleset_version=content.ruleset_version,
         ruleset_hash=content.content_hash,
         questionnaire_version=f"{content.form.id}@{content.form.version}",
@@ -350,6 +351,24 @@ def _incomplete(
         ),
         references=_refs(content, spec.references),
         unresolved=True,
+    )
+
+
+def _unanswered_summary(content: Content, findings: list[Finding]) -> str | None:
+    topics = [
+        content.domains[f.domain].patient_topic
+        if f.domain in content.domains
+        else f.domain
+        for f in findings
+        if f.unresolved
+    ]
+    if not topics:
+        return None
+    joined = (
+        topics[0] if len(topics) == 1 else ", ".join(topics[:-1]) + " and " + topics[-1]
+    )
+    return " ".join(content.incomplete.patient_summary.split()).replace(
+        "{topics}", joined
     )
 
 

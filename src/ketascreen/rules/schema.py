@@ -97,6 +97,9 @@ class IncompleteContent(ContentModel):
     level: Level = Level.needs_specialist_review
     title: str
     patient_message: str = Field(description="May use {topic}.")
+    patient_summary: str = Field(
+        description="One message for all blank areas in the person's summary; uses {topics}."
+    )
     clinician_rationale: str = Field(description="May use {facts} and {rules}.")
     next_steps: list[str] = Field(min_length=1)
     references: list[str] = Field(min_length=1)
