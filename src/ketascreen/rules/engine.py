@@ -365,7 +365,9 @@ def _unanswered_summary(content: Content, findings: list[Finding]) -> str | None
     if not topics:
         return None
     joined = (
-        topics[0] if len(topics) == 1 else ", ".join(topics[:-1]) + " and " + topics[-1]
+        topics[0]
+        if len(topics) == 1
+        else "; ".join(topics[:-1]) + "; and " + topics[-1]
     )
     return " ".join(content.incomplete.patient_summary.split()).replace(
         "{topics}", joined
