@@ -68,3 +68,20 @@ def test_every_rule_fires_and_does_not_fire() -> None:
     all_ids = {cr.rule.id for cr in content.rules}
     assert all_ids - seen_fired == set(), "rules never fired by a golden case"
     assert all_ids - seen_silent == set(), "rules that fire in every case"
+
+
+@pytest.mark.parametrize("case", CASES, ids=[p.stem for p in GOLDEN])
+def test_golden_renderings(case: dict[str, Any]) -> None:
+    """Both summaries render; the person's never says eligible and leads with crisis help."""
+    from ketascreen.explain.render import render_clinician, render_json, render_patient
+    from tests.test_readability import BANNED
+
+    result = run(case["answers"])
+    patient = render_patient(result)
+    assert not BANNED.search(patient.replace("told us you have", "")), BANNED.search(
+        patient
+    )
+    assert render_clinician(result).startswith("# Screening result")
+    assert '"disposition"' in render_json(result)
+    if result.crisis is not None:
+        assert patient.index("988") < patient.index("# " + result.disposition_label)
