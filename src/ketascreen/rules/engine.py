@@ -63,13 +63,9 @@ def evaluate(content: Content, facts: FactSet, screening_date: date) -> Screenin
     """
     scored = score_facts(content, facts)
     values = scored.values
-    fired: list[CompiledRule] = []
-    unresolved: list[CompiledRule] = []
-    for cr, code in zip(content.rules, content.evaluate_all(values), strict=True):
-        if code == TRUE:
-            fired.append(cr)
-        elif code == UNKNOWN:
-            unresolved.append(cr)
+    pairs = tuple(zip(content.rules, content.evaluate_all(values), strict=True))
+    fired = [cr for cr, code in pairs if code == TRUE]
+    unresolved = [cr for cr, code in pairs if code == UNKNOWN]
 
     findings = [
         _memo(
