@@ -66,11 +66,20 @@ def facts_from_answers(
     for key, raw in answers.items():
         item = items.get(key)
         kind = type(raw)
-        if item is not None and (kind is str or kind is int):
-            # Fast path: an exact spelling of a coded answer.
-            value = item.accept.get(raw)
-            if value is not None:
-                values[key] = value
+        if item is not None:
+            # Fast paths: an exact spelling of a coded answer, or a number in range.
+            if kind is str or kind is int:
+                value = item.accept.get(raw)
+                if value is not None:
+                    values[key] = value
+                    continue
+            bounds = item.number_range
+            if (
+                bounds is not None
+                and (kind is int or (kind is float and not item.integer))
+                and bounds[0] <= raw <= bounds[1]
+            ):
+                values[key] = raw
                 continue
         if raw is None and isinstance(key, str) and key.strip():
             continue

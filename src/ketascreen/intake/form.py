@@ -57,6 +57,8 @@ class FormItem:
     codes: tuple[str | int, ...] = ()
     accept: Mapping[str | int, str | int] = field(default_factory=dict)
     """Exact spellings accepted for coded items, mapped to their fact value."""
+    number_range: tuple[float, float] | None = None
+    """For plain number items: the inclusive range a number may take."""
 
     def visible(self, facts: Mapping[str, Any]) -> bool:
         """Whether to ask this item given the facts so far (unknown gate: ask)."""
@@ -65,6 +67,9 @@ class FormItem:
     def __post_init__(self) -> None:
         object.__setattr__(self, "codes", tuple(c.value for c in self.choices))
         object.__setattr__(self, "accept", _accepted(self.kind, self.codes))
+        number = self.kind == FactKind.number and not self.choices
+        if number and self.minimum is not None and self.maximum is not None:
+            object.__setattr__(self, "number_range", (self.minimum, self.maximum))
 
 
 @dataclass(frozen=True, slots=True)
