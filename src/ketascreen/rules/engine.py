@@ -87,13 +87,12 @@ def evaluate(content: Content, facts: FactSet, screening_date: date) -> Screenin
         order = sorted(range(len(findings)), key=ranks.__getitem__)
         findings = [findings[k] for k in order]
 
-    disposition = Disposition.no_concerns_found
-    for f in findings:
-        if SEVERITY[f.level] > SEVERITY[disposition]:
-            disposition = disposition_for(f.level)
+    disposition, crisis, domains, next_steps, unanswered = _memo(
+        content,
+        ("tail", *[(f.rule_id, f.level, f.unresolved) for f in findings]),
+        partial(_tail, content, findings),
+    )
     text = content.dispositions[disposition]
-    crisis = _crisis(content, findings, disposition)
-    domains = tuple(dict.fromkeys(f.domain for f in findings if f.level != Level.info))
     return ScreeningResult.model_construct(
         disposition=disposition,
         disposition_label=text.label,
@@ -111,18 +110,35 @@ def evaluate(content: Content, facts: FactSet, screening_date: date) -> Screenin
             ),
             partial(_routes, content, findings, values),
         ),
-        next_steps=_next_steps(content, disposition, findings),
+        next_steps=next_steps,
         instrument_scores=_memo(
             content,
             ("scores", *[values.get(i) for i in _instrument_items(content)]),
             partial(_scores, content, values),
         ),
         unknowns=unknowns,
-        unanswered_summary=_unanswered_summary(content, findings),
+        unanswered_summary=unanswered,
         ruleset_version=content.ruleset_version,
         ruleset_hash=content.content_hash,
         questionnaire_version=f"{content.form.id}@{content.form.version}",
         screening_date=screening_date.isoformat(),
+    )
+
+
+def _tail(
+    content: Content, findings: list[Finding]
+) -> tuple[Disposition, Crisis | None, tuple[str, ...], tuple[str, ...], str | None]:
+    """Everything that depends only on which findings there are and their levels."""
+    disposition = Disposition.no_concerns_found
+    for f in findings:
+        if SEVERITY[f.level] > SEVERITY[disposition]:
+            disposition = disposition_for(f.level)
+    return (
+        disposition,
+        _crisis(content, findings, disposition),
+        tuple(dict.fromkeys(f.domain for f in findings if f.level != Level.info)),
+        _next_steps(content, disposition, findings),
+        _unanswered_summary(content, findings),
     )
 
 
