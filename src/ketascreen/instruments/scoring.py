@@ -109,10 +109,10 @@ def _compute(cs: CompiledScore, facts: Mapping[str, Any]) -> float | None:
             return None
     total = 0.0
     for item_id, table in cs.points:
-        answer = facts.get(item_id)
-        if answer is None or answer not in table:
+        points = table.get(facts.get(item_id))
+        if points is None:
             return None
-        total += table[answer]
+        total += points
     if cs.score.method == "mean":
         return round(total / len(cs.points), 2)
     return total

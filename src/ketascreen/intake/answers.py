@@ -59,19 +59,31 @@ def facts_from_answers(
         raise AnswersError(
             [Problem("answers", "expected an object mapping item ids to values")]
         )
-    values: dict[str, Any] = {}
+    coded = form.coded
+    try:
+        # Fast path: exact spellings of coded answers, in one comprehension.
+        values: dict[str, Any] = {
+            key: value
+            for key, raw in answers.items()
+            if (accept := coded.get(key)) is not None
+            and type(raw) is not bool
+            and (value := accept.get(raw)) is not None
+        }
+    except TypeError:  # an unhashable value (e.g. a list) given to a coded item
+        values = {}
     sources: dict[str, str] = {}
     problems: list[Problem] = []
     items = form.items
     for key, raw in answers.items():
+        if key in values:
+            continue
         item = items.get(key)
-        kind = type(raw)
         if item is not None:
-            # Fast paths: an exact spelling of a coded answer, or a number in range.
-            if kind is str or kind is int:
-                value = item.accept.get(raw)
-                if value is not None:
-                    values[key] = value
+            kind = type(raw)
+            if kind is list and item.multi_codes and raw:
+                chosen = _fast_multi(item.multi_codes, item.exclusive_codes, raw)
+                if chosen is not None:
+                    values[key] = chosen
                     continue
             bounds = item.number_range
             if (
@@ -87,6 +99,19 @@ def facts_from_answers(
     if problems:
         raise AnswersError(problems)
     return FactSet(values, sources)
+
+
+def _fast_multi(
+    codes: frozenset[str], exclusive: frozenset[str], raw: list[Any]
+) -> frozenset[str] | None:
+    """A multi-choice answer of exact codes, or None to take the slow path."""
+    try:
+        chosen = frozenset(raw)
+    except TypeError:
+        return None
+    if chosen <= codes and (exclusive.isdisjoint(chosen) or len(chosen) == 1):
+        return chosen
+    return None
 
 
 def source_of(form: Form, facts: FactSet, fact: str) -> str:

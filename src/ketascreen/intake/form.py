@@ -59,6 +59,8 @@ class FormItem:
     """Exact spellings accepted for coded items, mapped to their fact value."""
     number_range: tuple[float, float] | None = None
     """For plain number items: the inclusive range a number may take."""
+    multi_codes: frozenset[str] = frozenset()
+    exclusive_codes: frozenset[str] = frozenset()
 
     def visible(self, facts: Mapping[str, Any]) -> bool:
         """Whether to ask this item given the facts so far (unknown gate: ask)."""
@@ -67,6 +69,10 @@ class FormItem:
     def __post_init__(self) -> None:
         object.__setattr__(self, "codes", tuple(c.value for c in self.choices))
         object.__setattr__(self, "accept", _accepted(self.kind, self.codes))
+        if self.kind == FactKind.multi:
+            object.__setattr__(self, "multi_codes", frozenset(map(str, self.codes)))
+            exclusive = frozenset(str(c.value) for c in self.choices if c.exclusive)
+            object.__setattr__(self, "exclusive_codes", exclusive)
         number = self.kind == FactKind.number and not self.choices
         if number and self.minimum is not None and self.maximum is not None:
             object.__setattr__(self, "number_range", (self.minimum, self.maximum))
@@ -96,6 +102,8 @@ class Form:
     items: Mapping[str, FormItem]
     external: Mapping[str, FactSpec]
     vocabulary: Vocabulary
+    coded: Mapping[str, Mapping[Any, str | int]] = field(default_factory=dict)
+    """Item id to its exact accepted spellings, for coded items (validation fast path)."""
 
 
 _SPELLINGS: dict[str, tuple[str, ...]] = {
@@ -165,6 +173,7 @@ def build_form(
         items,
         external,
         vocab,
+        {item.id: item.accept for item in items.values() if item.accept},
     )
 
 

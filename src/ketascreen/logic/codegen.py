@@ -107,6 +107,44 @@ class _Writer:
         return f"(1 if {load} is None else (3 if {check} else 0))"
 
 
+def compile_partition(
+    conditions: Sequence[Condition], params: Mapping[str, float]
+) -> Callable[[Mapping[str, Any]], tuple[list[int], list[int]]]:
+    """Compile conditions into one function that sorts them by outcome.
+
+    Args:
+        conditions: validated conditions, in order.
+        params: parameter values for ``{param: NAME}``.
+
+    Returns:
+        A function of the facts mapping returning the indices of the conditions that
+        are true and of those that are unknown (all others are false), in order.
+    """
+    writer = _Writer(params)
+    lines = [
+        "def _partition(facts):",
+        "    _g = facts.get",
+        "    _t = []",
+        "    _u = []",
+    ]
+    for index, cond in enumerate(conditions):
+        lines.append(f"    _c0 = {writer.expr(cond)}")
+        lines.append(f"    if _c0 == 3: _t.append({index})")
+        lines.append(f"    elif _c0 == 1: _u.append({index})")
+    lines.append("    return _t, _u")
+    fn: Callable[[Mapping[str, Any]], tuple[list[int], list[int]]] = _build(
+        "\n".join(lines) + "\n", writer, "_partition"
+    )
+    return fn
+
+
+def _build(source: str, writer: _Writer, name: str) -> Any:
+    namespace: dict[str, Any] = {"_c": tuple(writer.consts), "_NOT": _NOT}
+    # The source is generated from validated conditions; values enter only as constants.
+    exec(compile(source, "<ketascreen rules>", "exec"), namespace)  # noqa: S102
+    return namespace[name]
+
+
 def compile_all(
     conditions: Sequence[Condition], params: Mapping[str, float]
 ) -> Callable[[Mapping[str, Any]], tuple[int, ...]]:
@@ -122,8 +160,7 @@ def compile_all(
     writer = _Writer(params)
     body = ",\n        ".join(writer.expr(c) for c in conditions)
     source = f"def _evaluate_all(facts):\n    _g = facts.get\n    return (\n        {body},\n    )\n"
-    namespace: dict[str, Any] = {"_c": tuple(writer.consts), "_NOT": _NOT}
-    # The source is generated from validated conditions; values enter only as constants.
-    exec(compile(source, "<ketascreen rules>", "exec"), namespace)  # noqa: S102
-    fn: Callable[[Mapping[str, Any]], tuple[int, ...]] = namespace["_evaluate_all"]
+    fn: Callable[[Mapping[str, Any]], tuple[int, ...]] = _build(
+        source, writer, "_evaluate_all"
+    )
     return fn

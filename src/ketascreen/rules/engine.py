@@ -33,7 +33,6 @@ from ketascreen.domain.outcome import (
 from ketascreen.domain.types import SEVERITY, Disposition, Level, disposition_for
 from ketascreen.instruments.scoring import describe, score_into
 from ketascreen.intake.answers import FactSet, source_of
-from ketascreen.logic.codegen import TRUE, UNKNOWN
 from ketascreen.logic.compiler import Leaf
 from ketascreen.rules.loader import CompiledRule, Content
 
@@ -63,9 +62,10 @@ def evaluate(content: Content, facts: FactSet, screening_date: date) -> Screenin
     """
     scored = score_facts(content, facts)
     values = scored.values
-    pairs = tuple(zip(content.rules, content.evaluate_all(values), strict=True))
-    fired = [cr for cr, code in pairs if code == TRUE]
-    unresolved = [cr for cr, code in pairs if code == UNKNOWN]
+    true, unknown = content.partition(values)
+    rules = content.rules
+    fired = [rules[i] for i in true]
+    unresolved = [rules[i] for i in unknown]
 
     findings = [
         _memo(

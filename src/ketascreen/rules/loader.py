@@ -27,7 +27,7 @@ from ketascreen.errors import ContentError, Problem
 from ketascreen.instruments.model import InstrumentFile, scoped_values
 from ketascreen.instruments.scoring import CompiledInstrument, compile_instrument
 from ketascreen.intake.form import Form, build_form
-from ketascreen.logic.codegen import compile_all
+from ketascreen.logic.codegen import compile_all, compile_partition
 from ketascreen.logic.compiler import Evaluator, compile_condition
 from ketascreen.rules.checks import check_rule_facts
 from ketascreen.rules.schema import (
@@ -59,6 +59,8 @@ class Content:
     rules: tuple[CompiledRule, ...]
     evaluate_all: Callable[[Mapping[str, Any]], tuple[int, ...]]
     """All active rules in one generated function (codes 0/1/3, see logic.codegen)."""
+    partition: Callable[[Mapping[str, Any]], tuple[list[int], list[int]]]
+    """Indices of the active rules that are true, and of those that are unknown."""
     inactive_rules: tuple[Rule, ...]
     parameters: Mapping[str, Parameter]
     crisis: CrisisContent
@@ -183,6 +185,7 @@ def load_content(
         instruments=compiled_instruments,
         rules=tuple(active),
         evaluate_all=compile_all([cr.rule.when for cr in active], values),
+        partition=compile_partition([cr.rule.when for cr in active], values),
         inactive_rules=tuple(inactive),
         parameters=params,
         crisis=crisis,
