@@ -24,6 +24,7 @@ class CompiledScore:
     points: tuple[tuple[str, Mapping[Any, float]], ...]
     gate: Evaluator | None
     bands: tuple[ScoreBand, ...]
+    band_fact: str
 
 
 @dataclass(frozen=True)
@@ -63,8 +64,9 @@ def compile_instrument(
         bands = tuple(
             ScoreBand(label=b.label, minimum=b.min, maximum=b.max) for b in score.bands
         )
+        fact = f"{inst.id}.{score.id}"
         scores.append(
-            CompiledScore(score, f"{inst.id}.{score.id}", tuple(table), gate, bands)
+            CompiledScore(score, fact, tuple(table), gate, bands, fact + "_band")
         )
     flags = tuple(
         (f"{inst.id}.{flag.id}", compile_condition(flag.when, params))
@@ -73,31 +75,25 @@ def compile_instrument(
     return CompiledInstrument(inst, tuple(scores), flags)
 
 
-def score_into(
-    inst: CompiledInstrument, facts: dict[str, Any], sources: dict[str, str]
-) -> None:
+def score_into(inst: CompiledInstrument, facts: dict[str, Any]) -> None:
     """Add an instrument's scores, bands and flags to the facts (in place).
 
     Args:
         inst: the compiled instrument.
         facts: fact values; item answers are read and scores written.
-        sources: fact sources; written as ``instrument``.
     """
     for cs in inst.scores:
         value = _compute(cs, facts)
         if value is None:
             continue
         facts[cs.fact] = value
-        sources[cs.fact] = "instrument"
         band = band_of(cs.score, value)
         if band is not None:
-            facts[cs.fact + "_band"] = band
-            sources[cs.fact + "_band"] = "instrument"
+            facts[cs.band_fact] = band
     for fact_id, evaluator in inst.flags:
-        outcome = evaluator(facts)
+        outcome = evaluator.fn(facts)
         if outcome is not None:
             facts[fact_id] = outcome
-            sources[fact_id] = "instrument"
 
 
 def _compute(cs: CompiledScore, facts: Mapping[str, Any]) -> float | None:
@@ -156,7 +152,7 @@ def describe(
                 score=cs.score.name,
                 value=value,
                 maximum=cs.score.maximum,
-                band=facts.get(cs.fact + "_band"),
+                band=facts.get(cs.band_fact),
                 bands=cs.bands,
                 flags=flags if cs is inst.scores[0] else {},
                 loinc=cs.score.loinc,

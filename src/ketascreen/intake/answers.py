@@ -119,9 +119,16 @@ def source_of(form: Form, facts: FactSet, fact: str) -> str:
     source = facts.sources.get(fact)
     if source is not None:
         return source
-    item = form.items.get(fact)
-    if item is None or fact not in facts.values:
+    if fact not in facts.values:
         return "unknown"
+    item = form.items.get(fact)
+    if item is None:
+        spec = form.vocabulary.facts.get(fact)
+        return (
+            "instrument"
+            if spec and spec.origin in ("score", "band", "flag")
+            else "unknown"
+        )
     return "instrument" if item.instrument else "answer"
 
 

@@ -43,10 +43,10 @@ _PLACEHOLDER = re.compile(r"\{([a-z0-9_.]+)\}")
 
 def score_facts(content: Content, facts: FactSet) -> FactSet:
     """Return the facts with instrument scores, bands and flags added."""
-    values, sources = dict(facts.values), dict(facts.sources)
+    values = dict(facts.values)
     for inst in content.instruments.values():
-        score_into(inst, values, sources)
-    return FactSet(values, sources)
+        score_into(inst, values)
+    return FactSet(values, facts.sources)
 
 
 def evaluate(content: Content, facts: FactSet, screening_date: date) -> ScreeningResult:
@@ -80,8 +80,17 @@ def evaluate(content: Content, facts: FactSet, screening_date: date) -> Screenin
         )
         for cr in fired
     ]
-    unknowns, missing_by_rule = _unknowns(content, unresolved, values)
-    findings.extend(_incomplete_findings(content, fired, unresolved, missing_by_rule))
+    unknowns, incomplete = _memo(
+        content,
+        (
+            "unresolved",
+            tuple(true),
+            tuple(unknown),
+            *[values.get(f) for cr in unresolved for f in cr.when.facts],
+        ),
+        partial(_unresolved, content, fired, unresolved, values),
+    )
+    findings.extend(incomplete)
     if len(findings) > 1:
         ranks = [_order(content, f) for f in findings]
         order = sorted(range(len(findings)), key=ranks.__getitem__)
@@ -232,17 +241,24 @@ def _finding(content: Content, cr: CompiledRule, facts: FactSet) -> Finding:
     )
 
 
+def _unresolved(
+    content: Content,
+    fired: list[CompiledRule],
+    unresolved: list[CompiledRule],
+    values: Mapping[str, Any],
+) -> tuple[tuple[Unknown, ...], list[Finding]]:
+    """What could not be judged: the unknowns list and the incomplete findings."""
+    unknowns, missing_by_rule = _unknowns(content, unresolved, values)
+    return unknowns, _incomplete_findings(content, fired, unresolved, missing_by_rule)
+
+
 def _unknowns(
     content: Content, unresolved: list[CompiledRule], values: Mapping[str, Any]
 ) -> tuple[tuple[Unknown, ...], dict[str, tuple[str, ...]]]:
     missing_by_rule: dict[str, tuple[str, ...]] = {}
     for cr in unresolved:
         if cr.rule.level != Level.info:
-            missing_by_rule[cr.rule.id] = _memo(
-                content,
-                ("missing", cr.rule.id, *[values.get(f) for f in cr.when.facts]),
-                partial(_missing, cr, values),
-            )
+            missing_by_rule[cr.rule.id] = _missing(cr, values)
     key = ("unknowns", *missing_by_rule.items())
     unknowns: tuple[Unknown, ...] = _memo(
         content, key, partial(_build_unknowns, content, unresolved, missing_by_rule)
