@@ -42,9 +42,7 @@ def write_yaml(path: Path, data: dict[str, Any]) -> Path:
     return path
 
 
-def clinic_layer(
-    tmp_path: Path, name: str = "clinic.yaml", **keys: Any
-) -> Path:
+def clinic_layer(tmp_path: Path, name: str = "clinic.yaml", **keys: Any) -> Path:
     """A clinic ruleset file that ``extends: default``, with the given top-level keys."""
     data: dict[str, Any] = {
         "schema_version": 1,

@@ -283,6 +283,44 @@ def rules(
     )
 
 
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    db: Annotated[
+        str | None,
+        typer.Option("--db", help="Database URL (also KETASCREEN_DATABASE_URL)."),
+    ] = None,
+) -> None:
+    """Serve the web app and JSON API (SQLite in your data folder by default)."""
+    import uvicorn
+    from pydantic import ValidationError
+
+    from ketascreen.config import Settings
+    from ketascreen.web.app import create_app
+
+    try:
+        settings = Settings(database_url=db) if db else Settings()
+    except ValidationError as exc:
+        problems = [
+            Problem("settings", str(e["msg"])) for e in exc.errors(include_url=False)
+        ]
+        _fail(problems, "Refusing to start:")
+    out.print(
+        f"ketascreen serving on http://{host}:{port} (database: {_redact(settings)})"
+    )
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
+
+
+def _redact(settings: Any) -> str:
+    from sqlalchemy.engine import make_url
+
+    url: str = make_url(settings.resolved_database_url).render_as_string(
+        hide_password=True
+    )
+    return url
+
+
 def main() -> None:
     """Console-script entry point."""
     app()

@@ -56,7 +56,8 @@ VOCAB = Vocabulary(
 def messages(raw: dict[str, Any]) -> list[str]:
     """Problems of one condition, as 'where: message' strings."""
     return [
-        str(p) for p in check_rule_facts("x.rule", CONDITION.validate_python(raw), VOCAB)
+        str(p)
+        for p in check_rule_facts("x.rule", CONDITION.validate_python(raw), VOCAB)
     ]
 
 
@@ -135,8 +136,12 @@ class TestOperatorsSuitKinds:
 
     def test_code_type_must_match(self) -> None:
         """'1' is not the number code 1, and 1 is not the boolean True."""
-        assert "'1' is not one of its values" in messages({"fact": "item9", "eq": "1"})[0]
-        assert "1 is not one of its values" in messages({"fact": "positive", "eq": 1})[0]
+        assert (
+            "'1' is not one of its values" in messages({"fact": "item9", "eq": "1"})[0]
+        )
+        assert (
+            "1 is not one of its values" in messages({"fact": "positive", "eq": 1})[0]
+        )
         assert messages({"fact": "item9", "eq": 1}) == []
         assert messages({"fact": "positive", "eq": True}) == []
 
@@ -236,9 +241,7 @@ class TestFindWitness:
 
     def test_exhaustive_contradiction(self) -> None:
         """A condition no values satisfy has no witness."""
-        ev = evaluator(
-            {"all": [{"fact": "age", "lt": 10}, {"fact": "age", "gt": 20}]}
-        )
+        ev = evaluator({"all": [{"fact": "age", "lt": 10}, {"fact": "age", "gt": 20}]})
         assert find_witness(ev, VOCAB, [10.0, 20.0]) is None
 
     def test_thresholds_matter(self) -> None:

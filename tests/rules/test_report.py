@@ -126,7 +126,9 @@ class TestRulesetMarkdown:
         names = [row.split("`")[1] for row in rows]
         assert names == sorted(content.parameters)
         age = next(r for r in rows if r.startswith("| `age_adult_years` "))
-        assert age.startswith("| `age_adult_years` | 18 | years | V | SPR, PSY, TKC, CRT | ")
+        assert age.startswith(
+            "| `age_adult_years` | 18 | years | V | SPR, PSY, TKC, CRT | "
+        )
         assert "Spravato dosing is for adults 18 and over" in age
         assert age.endswith(" |")
 
@@ -197,7 +199,9 @@ class TestRulesetMarkdown:
 def _rule_block(text: str, rule_id: str) -> list[str]:
     """The lines of one rule's section, from its heading to the next blank gap."""
     lines = text.splitlines()
-    start = next(i for i, line in enumerate(lines) if line.startswith(f"### `{rule_id}`"))
+    start = next(
+        i for i, line in enumerate(lines) if line.startswith(f"### `{rule_id}`")
+    )
     end = next(
         (i for i in range(start + 1, len(lines)) if lines[i].startswith("#")),
         len(lines),

@@ -1,0 +1,73 @@
+"""Settings for the server and storage (pydantic-settings, ``KETASCREEN_`` variables).
+
+It refuses to start with an unsafe configuration and says how to fix it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from platformdirs import user_data_dir
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def default_data_dir() -> Path:
+    """The per-user data folder (e.g. ~/.local/share/ketascreen)."""
+    return Path(user_data_dir("ketascreen", appauthor=False))
+
+
+class Settings(BaseSettings):
+    """Server settings. Every field can be set as ``KETASCREEN_<NAME>``."""
+
+    model_config = SettingsConfigDict(env_prefix="KETASCREEN_", extra="ignore")
+
+    environment: Literal["development", "production"] = Field(
+        default="development", description="production refuses unsafe defaults."
+    )
+    data_dir: Path = Field(default_factory=default_data_dir)
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy URL; default: SQLite file in data_dir."
+    )
+    data_key: SecretStr | None = Field(
+        default=None,
+        description="Base64 of a 32-byte key for encryption at rest; default: key file.",
+    )
+    secret_key: SecretStr | None = Field(
+        default=None, description="Signs sessions and CSRF tokens."
+    )
+    max_body_bytes: int = Field(
+        default=256_000, description="Largest request body accepted."
+    )
+
+    @model_validator(mode="after")
+    def _safe(self) -> Settings:
+        if self.environment == "production":
+            missing = [
+                f"KETASCREEN_{name.upper()}"
+                for name in ("secret_key", "data_key", "database_url")
+                if getattr(self, name) is None
+            ]
+            if missing:
+                raise ValueError(
+                    "production mode needs " + ", ".join(missing) + ". Set them in the "
+                    "environment (see docs/deployment.md), or run with "
+                    "KETASCREEN_ENVIRONMENT=development on a single machine."
+                )
+        return self
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The database URL, defaulting to a SQLite file in the data folder."""
+        if self.database_url:
+            return normalise_database_url(self.database_url)
+        return f"sqlite:///{self.data_dir / 'ketascreen.db'}"
+
+
+def normalise_database_url(url: str) -> str:
+    """Use the psycopg 3 driver for plain ``postgresql://`` URLs."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url

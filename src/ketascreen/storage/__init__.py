@@ -1,0 +1,1 @@
+"""Storage adapter: SQLAlchemy models, encrypted columns, migrations, repository."""

@@ -1,0 +1,74 @@
+"""Authenticated encryption at rest for answers and results (AES-256-GCM).
+
+Each value is stored as ``b"k1" + key id (8 bytes) + nonce (12 bytes) + ciphertext``.
+The key id lets a future rotation re-encrypt rows written with an older key.
+The key comes from ``KETASCREEN_DATA_KEY`` (base64 of 32 bytes) or from a key file
+created on first run with mode 0600 in the data folder.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+_MAGIC = b"k1"
+
+
+class DataKeyError(Exception):
+    """The encryption key is missing, malformed, or does not match stored data."""
+
+
+class Vault:
+    """Encrypts and decrypts JSON values with one AES-256-GCM key."""
+
+    def __init__(self, key: bytes) -> None:
+        if len(key) != 32:
+            raise DataKeyError(
+                "the data key must be 32 bytes (base64 of 32 random bytes)"
+            )
+        self._aead = AESGCM(key)
+        self.key_id = hashlib.sha256(key).digest()[:8]
+
+    def seal(self, value: Any, context: bytes) -> bytes:
+        """Encrypt a JSON-serialisable value, bound to ``context`` (e.g. the row id)."""
+        nonce = os.urandom(12)
+        plain = json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+        return _MAGIC + self.key_id + nonce + self._aead.encrypt(nonce, plain, context)
+
+    def open(self, blob: bytes, context: bytes) -> Any:
+        """Decrypt a value sealed by :meth:`seal` with the same context."""
+        if blob[:2] != _MAGIC or blob[2:10] != self.key_id:
+            raise DataKeyError("stored data was sealed with a different key")
+        nonce, body = blob[10:22], blob[22:]
+        return json.loads(self._aead.decrypt(nonce, body, context))
+
+
+def load_key(env_value: str | None, key_file: Path) -> bytes:
+    """Return the data key from the environment, or from (a new) key file.
+
+    Args:
+        env_value: base64 text from KETASCREEN_DATA_KEY, if set.
+        key_file: where the key lives when not set in the environment.
+
+    Returns:
+        The 32-byte key.
+    """
+    if env_value:
+        try:
+            return base64.b64decode(env_value, validate=True)
+        except ValueError as exc:
+            raise DataKeyError("KETASCREEN_DATA_KEY is not valid base64") from exc
+    if key_file.exists():
+        return base64.b64decode(key_file.read_text(encoding="ascii").strip())
+    key_file.parent.mkdir(parents=True, exist_ok=True)
+    key = AESGCM.generate_key(bit_length=256)
+    fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="ascii") as handle:
+        handle.write(base64.b64encode(key).decode("ascii") + "\n")
+    return key

@@ -1,0 +1,158 @@
+"""Store and fetch screenings. Every write is one transaction; health data is sealed."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import uuid
+from base64 import urlsafe_b64encode
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Engine, func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import sessionmaker
+
+from ketascreen.domain.outcome import ScreeningResult
+from ketascreen.domain.types import SEVERITY
+from ketascreen.storage.crypto import Vault
+from ketascreen.storage.orm import AuditEvent, ScreeningRow
+
+
+@dataclass(frozen=True)
+class StoredScreening:
+    """A screening as read back from storage."""
+
+    id: str
+    created_at: datetime
+    status: str
+    disposition: str
+    result: dict[str, Any]
+    answers: dict[str, Any]
+
+
+class Repository:
+    """Screening storage over one engine and one encryption key."""
+
+    def __init__(self, engine: Engine, vault: Vault) -> None:
+        self.engine = engine
+        self.vault = vault
+        self.sessions = sessionmaker(engine, expire_on_commit=False)
+        self._token_key = hashlib.sha256(
+            b"ketascreen access token" + vault.key_id
+        ).digest()
+
+    def access_token(self, screening_id: str) -> str:
+        """The private access token for a screening (derived, never stored in clear)."""
+        mac = hmac.new(self._token_key, screening_id.encode(), hashlib.sha256).digest()
+        return urlsafe_b64encode(mac).decode().rstrip("=")
+
+    def save(
+        self,
+        *,
+        answers: dict[str, Any],
+        result: ScreeningResult,
+        idempotency_key: str | None = None,
+        actor: str = "person",
+    ) -> tuple[StoredScreening, bool]:
+        """Store a screening and its audit entry in one transaction.
+
+        Args:
+            answers: the validated answers as given.
+            result: the screening result.
+            idempotency_key: a client key; a repeat returns the first screening.
+            actor: who submitted it, for the audit log.
+
+        Returns:
+            The stored screening, and True if it was created now (False on a repeat).
+        """
+        if idempotency_key:
+            existing = self._by_idempotency_key(idempotency_key)
+            if existing is not None:
+                return existing, False
+        screening_id = str(uuid.uuid4())
+        now = datetime.now(UTC)
+        result_json = result.model_dump(mode="json")
+        context = screening_id.encode()
+        row = ScreeningRow(
+            id=screening_id,
+            created_at=now,
+            disposition=result.disposition.value,
+            severity=SEVERITY[result.disposition.value],
+            status="new",
+            ruleset_version=result.ruleset_version,
+            ruleset_hash=result.ruleset_hash,
+            questionnaire_version=result.questionnaire_version,
+            answers=self.vault.seal(answers, context),
+            result=self.vault.seal(result_json, context),
+            token_hash=_digest(self.access_token(screening_id)),
+            idempotency_key=idempotency_key,
+        )
+        try:
+            with self.sessions.begin() as session:
+                session.add(row)
+                session.add(_audit(actor, "screening.create", screening_id, now))
+        except IntegrityError:
+            # Two identical submits raced; the first one won, so return it.
+            if idempotency_key:
+                existing = self._by_idempotency_key(idempotency_key)
+                if existing is not None:
+                    return existing, False
+            raise
+        return self._stored(row), True
+
+    def get_with_token(self, screening_id: str, token: str) -> StoredScreening | None:
+        """The screening if the token is its access token; None otherwise (no hints)."""
+        with self.sessions.begin() as session:
+            row = session.get(ScreeningRow, screening_id)
+            if row is None or not hmac.compare_digest(row.token_hash, _digest(token)):
+                return None
+            session.add(
+                _audit("person", "screening.read", screening_id, datetime.now(UTC))
+            )
+            return self._stored(row)
+
+    def audit_events(self, target: str) -> list[AuditEvent]:
+        """Audit entries for one target, oldest first."""
+        with self.sessions() as session:
+            query = (
+                select(AuditEvent)
+                .where(AuditEvent.target == target)
+                .order_by(AuditEvent.id)
+            )
+            return list(session.scalars(query))
+
+    def count(self) -> int:
+        """How many screenings are stored."""
+        with self.sessions() as session:
+            return session.scalar(select(func.count()).select_from(ScreeningRow)) or 0
+
+    def _by_idempotency_key(self, key: str) -> StoredScreening | None:
+        with self.sessions() as session:
+            row = session.scalars(
+                select(ScreeningRow).where(ScreeningRow.idempotency_key == key)
+            ).first()
+            return None if row is None else self._stored(row)
+
+    def _stored(self, row: ScreeningRow) -> StoredScreening:
+        context = row.id.encode()
+        created = row.created_at
+        if created.tzinfo is None:  # SQLite returns naive datetimes
+            created = created.replace(tzinfo=UTC)
+        return StoredScreening(
+            id=row.id,
+            created_at=created,
+            status=row.status,
+            disposition=row.disposition,
+            result=self.vault.open(row.result, context),
+            answers=self.vault.open(row.answers, context),
+        )
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _audit(actor: str, action: str, target: str, at: datetime) -> AuditEvent:
+    return AuditEvent(at=at, actor=actor, action=action, target=target, detail="")

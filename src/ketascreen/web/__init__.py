@@ -1,0 +1,1 @@
+"""Web adapter: FastAPI app, JSON API and (server-rendered) pages."""

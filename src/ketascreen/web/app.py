@@ -1,0 +1,102 @@
+"""The FastAPI application: ``create_app(settings)``."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request, status
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from sqlalchemy.exc import OperationalError
+
+from ketascreen import __version__
+from ketascreen.config import Settings
+from ketascreen.errors import InputError
+from ketascreen.web.routes import api
+from ketascreen.web.state import build_state
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the app; storage is opened and migrated when it starts.
+
+    Args:
+        settings: server settings (default: from the environment).
+
+    Returns:
+        The FastAPI application.
+    """
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.ketascreen = build_state(settings)
+        yield
+        app.state.ketascreen.repository.engine.dispose()
+
+    app = FastAPI(
+        title="ketascreen",
+        version=__version__,
+        description="Screening for ketamine therapy. Never a diagnosis; a clinician decides.",
+        lifespan=lifespan,
+    )
+    app.include_router(api.router)
+    _add_error_handlers(app)
+    _limit_body_size(app, settings.max_body_bytes)
+    return app
+
+
+def _problem(status_code: int, problems: list[dict[str, str]]) -> JSONResponse:
+    return JSONResponse({"detail": problems}, status_code=status_code)
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(InputError)
+    async def _input(_request: Request, exc: InputError) -> JSONResponse:
+        fields = [{"field": p.where, "message": p.message} for p in exc.problems]
+        return _problem(status.HTTP_422_UNPROCESSABLE_CONTENT, fields)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(
+        _request: Request, exc: RequestValidationError
+    ) -> JSONResponse:
+        fields = []
+        code = status.HTTP_422_UNPROCESSABLE_CONTENT
+        for err in exc.errors():
+            loc = [str(part) for part in err.get("loc", ()) if part != "body"]
+            if err.get("type") == "json_invalid":
+                code = status.HTTP_400_BAD_REQUEST
+                fields.append({"field": "body", "message": "not valid JSON"})
+                continue
+            fields.append(
+                {"field": ".".join(loc) or "body", "message": str(err.get("msg"))}
+            )
+        return _problem(code, fields)
+
+    @app.exception_handler(OperationalError)
+    async def _database(_request: Request, _exc: OperationalError) -> JSONResponse:
+        return JSONResponse(
+            {
+                "detail": "The screening service cannot reach its database. Nothing was saved. "
+                "Please try again in a minute."
+            },
+            status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
+        )
+
+
+def _limit_body_size(app: FastAPI, limit: int) -> None:
+    @app.middleware("http")
+    async def _limit(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        length = request.headers.get("content-length")
+        if length is not None and length.isdigit() and int(length) > limit:
+            return JSONResponse(
+                {
+                    "detail": [
+                        {"field": "body", "message": f"larger than {limit} bytes"}
+                    ]
+                },
+                status_code=status.HTTP_413_CONTENT_TOO_LARGE,
+            )
+        return await call_next(request)

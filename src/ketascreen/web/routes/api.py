@@ -1,0 +1,96 @@
+"""JSON API under /api/v1: submit a screening, read it back with its private token."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from fastapi import APIRouter, Header, HTTPException, status
+from pydantic import BaseModel, ConfigDict, Field
+
+from ketascreen.domain.outcome import ScreeningResult
+from ketascreen.screening import screen
+from ketascreen.web.deps import StateDep
+
+router = APIRouter(prefix="/api/v1", tags=["screenings"])
+
+
+class ScreeningCreate(BaseModel):
+    """A screening to run and store."""
+
+    model_config = ConfigDict(extra="forbid")
+    answers: dict[str, Any] = Field(
+        description="Questionnaire item id to value (see GET /api/v1/questionnaire)."
+    )
+    screening_date: date | None = Field(
+        default=None, description="Date of the screening; default today."
+    )
+
+
+class ScreeningPublic(BaseModel):
+    """A stored screening as the person (or staff) sees it."""
+
+    id: str
+    created_at: datetime
+    status: str
+    result: ScreeningResult
+
+
+class ScreeningCreated(ScreeningPublic):
+    """The stored screening and the private token that reads it back."""
+
+    access_token: str = Field(
+        description="Keep this private: with the id it reads this screening back."
+    )
+
+
+@router.post(
+    "/screenings",
+    status_code=status.HTTP_201_CREATED,
+    response_model=ScreeningCreated,
+    responses={422: {"description": "Answers with problems, one entry per field."}},
+)
+def create_screening(
+    body: ScreeningCreate,
+    state: StateDep,
+    idempotency_key: str | None = Header(default=None, max_length=200),
+) -> ScreeningCreated:
+    """Screen the answers and store the result; a repeated Idempotency-Key is a no-op."""
+    result = screen(
+        body.answers, content=state.content, screening_date=body.screening_date
+    )
+    stored, _created = state.repository.save(
+        answers=body.answers, result=result, idempotency_key=idempotency_key
+    )
+    return ScreeningCreated(
+        id=stored.id,
+        created_at=stored.created_at,
+        status=stored.status,
+        result=ScreeningResult.model_validate(stored.result),
+        access_token=state.repository.access_token(stored.id),
+    )
+
+
+@router.get(
+    "/screenings/{screening_id}",
+    response_model=ScreeningPublic,
+    responses={404: {"description": "No screening with this id and token."}},
+)
+def read_screening(
+    screening_id: str,
+    state: StateDep,
+    authorization: str | None = Header(default=None),
+) -> ScreeningPublic:
+    """Read a stored screening with its private token (``Authorization: Bearer …``)."""
+    token = (authorization or "").removeprefix("Bearer ").strip()
+    stored = state.repository.get_with_token(screening_id, token) if token else None
+    if stored is None:
+        raise HTTPException(
+            status.HTTP_404_NOT_FOUND, "No screening with this id and token."
+        )
+    return ScreeningPublic(
+        id=stored.id,
+        created_at=stored.created_at,
+        status=stored.status,
+        result=ScreeningResult.model_validate(stored.result),
+    )
