@@ -112,3 +112,28 @@ class TestNormalisation:
         assert facts.values["last_cardiac_check_months_ago"] == pytest.approx(
             12, abs=0.1
         )
+
+
+class TestNullsAndDates:
+    """Null is 'unanswered' only for real items; dates are ISO dates."""
+
+    def test_unknown_item_with_null_is_still_unknown_id(self) -> None:
+        """A misspelled item id is reported even when its value is null."""
+        assert (
+            "unknown item id"
+            in problems({"favourite_colour": None})["favourite_colour"]
+        )
+
+    def test_compact_date_refused(self) -> None:
+        """20251127 is not accepted as a date; the message asks for YYYY-MM-DD."""
+        assert (
+            "YYYY-MM-DD"
+            in problems({"last_cardiac_check": "20251127"})["last_cardiac_check"]
+        )
+
+    def test_date_object_accepted(self) -> None:
+        """From Python, a datetime.date is accepted."""
+        from datetime import date
+
+        result = run({"last_cardiac_check": date(2025, 11, 27)})
+        assert result.screening_date == "2026-11-27"

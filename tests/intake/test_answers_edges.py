@@ -220,6 +220,11 @@ class TestMultiChoice:
         message = problems(form, {"heart_conditions": ["avm", 3]})["heart_conditions"]
         assert message.startswith("3 is not one of")
 
+    def test_nested_list_entry(self, form: Form) -> None:
+        """A list inside the list is named as a bad entry, not a crash."""
+        message = problems(form, {"heart_conditions": [["avm"]]})["heart_conditions"]
+        assert message.startswith("['avm'] is not one of")
+
     def test_empty_list_hints_at_none(self, form: Form) -> None:
         """An empty list suggests ['none'] when the item has that option."""
         message = problems(form, {"heart_conditions": []})["heart_conditions"]
@@ -259,6 +264,26 @@ class TestCodedAnswers:
     def test_yes_no_unsure_spellings(self, form: Form, raw: Any, code: str) -> None:
         """Padded, upper-case and informal spellings map to yes, no and unsure."""
         assert facts(form, {"mania_now": raw}).values["mania_now"] == code
+
+    @pytest.mark.parametrize(
+        ("item", "raw", "message"),
+        [
+            ("phq9_3", [1], "expected one of [0, 1, 2, 3], got [1]"),
+            (
+                "sex_at_birth",
+                {"code": "female"},
+                "expected one of ['female', 'male', 'intersex']",
+            ),
+            ("mania_now", ["yes"], "expected yes, no or unsure, got ['yes']"),
+        ],
+    )
+    def test_unhashable_value_for_a_coded_item(
+        self, form: Form, item: str, raw: Any, message: str
+    ) -> None:
+        """A list or object for a coded item is one problem; other answers still count."""
+        found = problems(form, {"age": 40, item: raw, "pregnant": "maybe"})
+        assert set(found) == {item, "pregnant"}
+        assert found[item].startswith(message)
 
     def test_yes_no_item_refuses_unsure(self, form: Form) -> None:
         """A yes/no item has no 'unsure' and says which answers it takes."""

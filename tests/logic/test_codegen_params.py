@@ -101,7 +101,9 @@ class TestCountWithParameter:
 class TestCountEdges:
     """Thresholds at the edges of what count allows."""
 
-    @pytest.mark.parametrize("gte", [0, {"param": "need"}])
+    @pytest.mark.parametrize(
+        "gte", [0, {"param": "need"}], ids=["literal", "parameter"]
+    )
     def test_zero_needed_is_always_true(self, gte: Any) -> None:
         """'At least 0 of one part' is true on both paths, whatever the part is."""
         raw = {"count": [{"fact": "a", "eq": "yes"}], "gte": gte}

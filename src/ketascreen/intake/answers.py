@@ -93,8 +93,8 @@ def facts_from_answers(
             ):
                 values[key] = raw
                 continue
-        if raw is None and isinstance(key, str) and key.strip():
-            continue
+        if raw is None and (item is not None or key in form.external):
+            continue  # unanswered stays unknown
         _slow_answer(form, key, raw, screening_date, values, sources, problems)
     if problems:
         raise AnswersError(problems)
@@ -319,7 +319,9 @@ def _duration(item: FormItem, raw: Any) -> float:
 
 
 def _date(raw: Any, screening_date: date) -> str:
-    if not isinstance(raw, str):
+    if isinstance(raw, date):
+        raw = raw.isoformat()
+    if not isinstance(raw, str) or not re.fullmatch(r"\s*\d{4}-\d{2}(-\d{2})?\s*", raw):
         raise ValueError(f"expected a date as YYYY-MM-DD, got {raw!r}")
     text = raw.strip()
     if re.fullmatch(r"\d{4}-\d{2}", text):

@@ -13,6 +13,7 @@ threshold), and a differential test checks they agree on every rule.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -72,7 +73,7 @@ class _Writer:
 
     def _count(self, cond: Count) -> str:
         need = cond.gte
-        n = int(self.params[need.param]) if isinstance(need, ParamRef) else int(need)
+        n = math.ceil(self.params[need.param] if isinstance(need, ParamRef) else need)
         temps = [self.temp() for _ in cond.count]
         assigns = ", ".join(
             f"({t} := {self.expr(c)})" for t, c in zip(temps, cond.count, strict=True)
@@ -81,7 +82,7 @@ class _Writer:
         unknown = " + ".join(f"({t} == 1)" for t in temps)
         k = self.temp()
         return (
-            f"(({assigns}) and (3 if ({k} := {true}) >= {n} "
+            f"(({assigns},) and (3 if ({k} := {true}) >= {n} "
             f"else (0 if {k} + {unknown} < {n} else 1)))"
         )
 

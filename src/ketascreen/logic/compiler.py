@@ -11,6 +11,7 @@ the outcome (the evidence) or were unknown (what mattered).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -64,6 +65,8 @@ class Evaluator:
     children: tuple[Evaluator, ...] = ()
     fact: str = ""
     facts: tuple[str, ...] = field(default=())
+    operand: Any = None
+    """For a fact test: the value it compares with (parameters resolved)."""
 
     def __call__(self, facts: Facts) -> Tri:
         return self.fn(facts)
@@ -123,7 +126,7 @@ def compile_condition(cond: Condition, params: Mapping[str, float]) -> Evaluator
         kid = compile_condition(cond.not_, params)
         return _node("not", (kid,), _not(kid.fn))
     kids = tuple(compile_condition(c, params) for c in cond.count)
-    need = int(_resolve(cond.gte, params))
+    need = math.ceil(_resolve(cond.gte, params))  # "at least 2.5" means 3
     return _node(f"count≥{need}", kids, _count([k.fn for k in kids], need))
 
 
@@ -221,7 +224,7 @@ def _compile_fact(test: FactTest, params: Mapping[str, float]) -> Evaluator:
         text = f"{test.fact} {_SYMBOL[op]} {shown}"
         if isinstance(raw, ParamRef):
             text += f" ({raw.param})"
-    return Evaluator(fn, text, "fact", (), test.fact, (test.fact,))
+    return Evaluator(fn, text, "fact", (), test.fact, (test.fact,), value)
 
 
 def _eq(name: str, v: Any) -> Callable[[Facts], Tri]:

@@ -97,6 +97,8 @@ def candidate_values(spec: FactSpec, thresholds: list[float]) -> list[Any]:
         singles = [frozenset([c]) for c in codes]
         pairs = [frozenset(p) for p in itertools.combinations(codes, 2)]
         return [*singles, *pairs]
+    if spec.codes:
+        return list(spec.codes)
     if spec.kind in _NUMERIC:
         near = {t + d for t in thresholds for d in (-1.0, -0.5, 0.0, 0.5, 1.0)}
         if spec.minimum is not None:
@@ -104,9 +106,42 @@ def candidate_values(spec: FactSpec, thresholds: list[float]) -> list[Any]:
         if spec.maximum is not None:
             near.add(spec.maximum)
         return sorted(near) or [0.0, 1.0]
-    if spec.codes:
-        return list(spec.codes)
     return ["text"]
+
+
+def _leaves(evaluator: Evaluator) -> Iterator[Evaluator]:
+    if evaluator.kind == "fact":
+        yield evaluator
+    for child in evaluator.children:
+        yield from _leaves(child)
+
+
+def numbers_in(evaluator: Evaluator) -> list[float]:
+    """The numbers a compiled condition compares with (thresholds, listed values)."""
+    found: list[float] = []
+    for leaf in _leaves(evaluator):
+        values = leaf.operand if isinstance(leaf.operand, list) else [leaf.operand]
+        found += [
+            float(v)
+            for v in values
+            if isinstance(v, int | float) and not isinstance(v, bool)
+        ]
+    return found
+
+
+def _targeted(
+    evaluator: Evaluator, vocab: Vocabulary, thresholds: list[float]
+) -> dict[str, Any]:
+    """For each fact, the first candidate value that makes its first test true."""
+    assignment: dict[str, Any] = {}
+    for leaf in _leaves(evaluator):
+        if leaf.fact in assignment or leaf.text.endswith(" is unknown"):
+            continue
+        for value in candidate_values(vocab.facts[leaf.fact], thresholds):
+            if leaf({leaf.fact: value}) is True:
+                assignment[leaf.fact] = value
+                break
+    return assignment
 
 
 def find_witness(
@@ -123,6 +158,10 @@ def find_witness(
     Returns:
         A fact assignment that makes the condition true, or ``None`` if none was found.
     """
+    thresholds = [*thresholds, *numbers_in(evaluator)]
+    targeted = _targeted(evaluator, vocab, thresholds)
+    if evaluator(targeted) is True:
+        return targeted
     facts = list(evaluator.facts)
     choices = [[None, *candidate_values(vocab.facts[f], thresholds)] for f in facts]
     space = 1

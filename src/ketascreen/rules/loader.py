@@ -82,6 +82,7 @@ class _Layered:
     parameters: dict[str, Parameter]
     rules: dict[str, Rule]
     instrument_overrides: dict[str, ParameterOverride] = field(default_factory=dict)
+    disabled: set[str] = field(default_factory=set)
     crisis: CrisisContent | None = None
     incomplete: IncompleteContent | None = None
     dispositions: dict[str, DispositionContent] | None = None
@@ -224,21 +225,27 @@ def _load_ruleset(ref: str | Path | None, raw: dict[str, Any]) -> _Layered:
             layered.instrument_overrides[name] = param  # applied once instruments load
             continue
         _merge_parameter(layered.parameters, name, param, problems)
+    defined_here = set(main.parameters)
     for include in main.include:
         rules_file, raw[f"rules:{include}"] = load_model(RulesFile, folder / include)
         for name, param in rules_file.parameters.items():
-            if name in layered.parameters and main.extends is None:
+            if name in defined_here:
                 problems.append(
                     Problem(f"{include}: parameters.{name}", "defined twice")
                 )
+            defined_here.add(name)
             layered.parameters[name] = param
         _add_rules(layered.rules, rules_file.rules, include, problems, replace=False)
+    own_ids = [rule.id for rule in main.rules]
+    for rule_id in sorted({i for i in own_ids if own_ids.count(i) > 1}):
+        problems.append(Problem(f"rules: {rule_id}", "rule id is used twice"))
     _add_rules(
         layered.rules, main.rules, "rules", problems, replace=main.extends is not None
     )
     for rule_id in main.disable:
         if layered.rules.pop(rule_id, None) is None:
             problems.append(Problem(f"disable: {rule_id}", "no such rule to disable"))
+        layered.disabled.add(rule_id)
     layered.crisis = main.crisis or layered.crisis
     layered.incomplete = main.incomplete or layered.incomplete
     if main.dispositions:
@@ -337,7 +344,9 @@ def _cross_check(
     for key in layered.incomplete.references:
         if key not in references:
             problems.append(Problem("incomplete", f"unknown reference {key!r}"))
-    rule_ids = set(layered.rules)
+    rule_ids = (
+        set(layered.rules) | layered.disabled
+    )  # a disabled rule just never weighs
     for route in routes.routes:
         for key in route.references:
             if key not in references:

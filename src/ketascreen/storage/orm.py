@@ -42,3 +42,16 @@ class AuditEvent(Base):
     action: Mapped[str] = mapped_column(String(64))
     target: Mapped[str] = mapped_column(String(64), index=True)
     detail: Mapped[str] = mapped_column(Text, default="")
+
+
+class DraftRow(Base):
+    """Answers in progress, resumable by a private link until submitted or expired."""
+
+    __tablename__ = "drafts"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    answers: Mapped[bytes] = mapped_column(LargeBinary)
+    screening_id: Mapped[str | None] = mapped_column(String(36), nullable=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import secrets
 import uuid
 from base64 import urlsafe_b64encode
 from dataclasses import dataclass
@@ -17,7 +18,16 @@ from sqlalchemy.orm import sessionmaker
 from ketascreen.domain.outcome import ScreeningResult
 from ketascreen.domain.types import SEVERITY
 from ketascreen.storage.crypto import Vault
-from ketascreen.storage.orm import AuditEvent, ScreeningRow
+from ketascreen.storage.orm import AuditEvent, DraftRow, ScreeningRow
+
+
+@dataclass(frozen=True)
+class Draft:
+    """Answers in progress."""
+
+    id: str
+    answers: dict[str, Any]
+    screening_id: str | None
 
 
 @dataclass(frozen=True)
@@ -112,6 +122,58 @@ class Repository:
                 _audit("person", "screening.read", screening_id, datetime.now(UTC))
             )
             return self._stored(row)
+
+    def new_draft(self) -> str:
+        """Start a draft and return its private resume token (never stored in clear)."""
+        token = secrets.token_urlsafe(24)
+        now = datetime.now(UTC)
+        draft_id = str(uuid.uuid4())
+        with self.sessions.begin() as session:
+            session.add(
+                DraftRow(
+                    id=draft_id,
+                    token_hash=_digest(token),
+                    created_at=now,
+                    updated_at=now,
+                    answers=self.vault.seal({}, draft_id.encode()),
+                    screening_id=None,
+                )
+            )
+        return token
+
+    def draft(self, token: str) -> Draft | None:
+        """The draft for a resume token, or None if there is none."""
+        with self.sessions() as session:
+            row = session.scalars(
+                select(DraftRow).where(DraftRow.token_hash == _digest(token))
+            ).first()
+            if row is None:
+                return None
+            answers = self.vault.open(row.answers, row.id.encode())
+            return Draft(row.id, answers, row.screening_id)
+
+    def save_draft(self, token: str, answers: dict[str, Any]) -> None:
+        """Replace a draft's answers (one transaction)."""
+        with self.sessions.begin() as session:
+            row = session.scalars(
+                select(DraftRow).where(DraftRow.token_hash == _digest(token))
+            ).one()
+            row.answers = self.vault.seal(answers, row.id.encode())
+            row.updated_at = datetime.now(UTC)
+
+    def submit_draft(self, token: str, result: ScreeningResult) -> StoredScreening:
+        """Store the screening for a draft once; submitting again returns the same one."""
+        draft = self.draft(token)
+        if draft is None:
+            raise LookupError("no such draft")
+        stored, _ = self.save(
+            answers=draft.answers, result=result, idempotency_key=f"draft:{draft.id}"
+        )
+        with self.sessions.begin() as session:
+            row = session.get(DraftRow, draft.id)
+            if row is not None:
+                row.screening_id = stored.id
+        return stored
 
     def audit_events(self, target: str) -> list[AuditEvent]:
         """Audit entries for one target, oldest first."""

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from importlib.resources import files
 
 from fastapi import FastAPI, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import OperationalError
 
 from ketascreen import __version__
 from ketascreen.config import Settings
 from ketascreen.errors import InputError
-from ketascreen.web.routes import api
+from ketascreen.web.routes import api, person
 from ketascreen.web.state import build_state
 
 
@@ -41,6 +43,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.include_router(api.router)
+    app.include_router(person.router)
+    app.mount(
+        "/static",
+        StaticFiles(directory=str(files("ketascreen.web") / "static")),
+        "static",
+    )
     _add_error_handlers(app)
     _limit_body_size(app, settings.max_body_bytes)
     return app

@@ -1,0 +1,205 @@
+"""The person's flow: welcome, one page per section, crisis help at once, the result."""
+
+from __future__ import annotations
+
+from datetime import date
+from importlib.resources import files
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+
+from ketascreen.domain.outcome import ScreeningResult
+from ketascreen.screening import screen
+from ketascreen.web.deps import StateDep
+from ketascreen.web.forms import read_page
+from ketascreen.web.pages import (
+    crisis_for,
+    facts_of,
+    page_view,
+    shown_items,
+    visible_sections,
+)
+
+router = APIRouter(include_in_schema=False)
+templates = Jinja2Templates(directory=str(files("ketascreen.web") / "templates"))
+templates.env.trim_blocks = True
+templates.env.lstrip_blocks = True
+
+
+def _today() -> date:
+    return date.today()  # noqa: DTZ011 - the clinic's local date is meant
+
+
+def _page(
+    request: Request, name: str, status: int = 200, **context: Any
+) -> HTMLResponse:
+    return templates.TemplateResponse(request, name, context, status_code=status)
+
+
+def _not_found(request: Request) -> HTMLResponse:
+    return _page(request, "link_not_found.html", status=404)
+
+
+@router.get("/", response_class=HTMLResponse)
+def welcome(request: Request, state: StateDep) -> HTMLResponse:
+    """What the screening is and is not, how long it takes, how answers are kept."""
+    return _page(request, "welcome.html", form=state.content.form)
+
+
+@router.post("/start")
+def start(state: StateDep) -> Response:
+    """Start a draft and go to its first page (the link is the way back in)."""
+    token = state.repository.new_draft()
+    return RedirectResponse(f"/s/{token}", status_code=303)
+
+
+@router.get("/s/{token}")
+def resume(request: Request, token: str, state: StateDep) -> Response:
+    """Resume a draft at its first page."""
+    draft = state.repository.draft(token)
+    if draft is None:
+        return _not_found(request)
+    facts = facts_of(state.content, draft.answers, _today())
+    first = visible_sections(state.content, facts)[0]
+    return RedirectResponse(f"/s/{token}/{first.id}", status_code=303)
+
+
+@router.get("/s/{token}/{section_id}", response_class=HTMLResponse)
+def show_page(
+    request: Request, token: str, section_id: str, state: StateDep
+) -> Response:
+    """One page of the questionnaire."""
+    draft = state.repository.draft(token)
+    if draft is None:
+        return _not_found(request)
+    if section_id == "finish":
+        return _finish_page(request, token, draft.answers, state)
+    facts = facts_of(state.content, draft.answers, _today())
+    view = page_view(state.content, section_id, facts)
+    if view is None:
+        return _not_found(request)
+    return _section_page(request, token, view, draft.answers, draft.answers, {}, state)
+
+
+@router.post("/s/{token}/{section_id}")
+async def save_page(
+    request: Request, token: str, section_id: str, state: StateDep
+) -> Response:
+    """Validate the page; keep what is valid; go on, go back, or show what to fix."""
+    draft = state.repository.draft(token)
+    if draft is None:
+        return _not_found(request)
+    if section_id == "finish":
+        return _submit(token, draft.answers, state)
+    today = _today()
+    facts = facts_of(state.content, draft.answers, today)
+    view = page_view(state.content, section_id, facts)
+    if view is None:
+        return _not_found(request)
+    form = await request.form()
+    fields = {key: [str(v) for v in form.getlist(key)] for key in form}
+    page = read_page(view.items, fields, today)
+    answers = {
+        k: v for k, v in draft.answers.items() if k not in {i.id for i in view.items}
+    }
+    answers.update(page.answers)
+    answers = _drop_hidden(state, answers, today)
+    state.repository.save_draft(token, answers)
+    going_back = fields.get("action", [""])[0] == "back"
+    if page.errors and not going_back:
+        return _section_page(
+            request, token, view, answers, page.raw, page.errors, state
+        )
+    new_facts = facts_of(state.content, answers, today)
+    refreshed = page_view(state.content, section_id, new_facts)
+    if refreshed is not None and not going_back:
+        newly_shown = {i.id for i in refreshed.items} - {i.id for i in view.items}
+        if newly_shown:  # follow-up questions on this page now apply
+            return RedirectResponse(
+                f"/s/{token}/{section_id}#{sorted(newly_shown)[0]}", 303
+            )
+    target = (refreshed or view).previous if going_back else (refreshed or view).next
+    if going_back and target is None:
+        return RedirectResponse("/", status_code=303)
+    return RedirectResponse(f"/s/{token}/{target or 'finish'}", status_code=303)
+
+
+def _drop_hidden(state: Any, answers: dict[str, Any], today: date) -> dict[str, Any]:
+    """Forget answers to questions that no longer apply (e.g. after changing a gate)."""
+    facts = facts_of(state.content, answers, today)
+    keep = {}
+    for key, value in answers.items():
+        item = state.content.form.items.get(key)
+        if item is None or item.show_if is None or item.show_if(facts) is not False:
+            keep[key] = value
+    return keep
+
+
+def _section_page(
+    request: Request,
+    token: str,
+    view: Any,
+    answers: dict[str, Any],
+    shown_values: dict[str, Any],
+    errors: dict[str, str],
+    state: Any,
+) -> HTMLResponse:
+    return _page(
+        request,
+        "section.html",
+        status=422 if errors else 200,
+        token=token,
+        view=view,
+        values=shown_values,
+        errors=errors,
+        crisis=crisis_for(state.content, answers, _today()),
+        title=view.section.title,
+    )
+
+
+def _finish_page(
+    request: Request, token: str, answers: dict[str, Any], state: Any
+) -> HTMLResponse:
+    facts = facts_of(state.content, answers, _today())
+    sections = visible_sections(state.content, facts)
+    return _page(
+        request,
+        "finish.html",
+        token=token,
+        previous=sections[-1].id if sections else None,
+        crisis=crisis_for(state.content, answers, _today()),
+        title="Ready for your result",
+    )
+
+
+def _submit(token: str, answers: dict[str, Any], state: Any) -> Response:
+    result = screen(answers, content=state.content, screening_date=_today())
+    stored = state.repository.submit_draft(token, result)
+    access = state.repository.access_token(stored.id)
+    return RedirectResponse(f"/result/{stored.id}/{access}", status_code=303)
+
+
+@router.get("/result/{screening_id}/{access}", response_class=HTMLResponse)
+def result_page(
+    request: Request,
+    screening_id: str,
+    access: str,
+    state: StateDep,
+    print_view: bool = False,
+) -> HTMLResponse:
+    """The person's result in kind words; ``?print_view=true`` for a printable page."""
+    stored = state.repository.get_with_token(screening_id, access)
+    if stored is None:
+        return _not_found(request)
+    result = ScreeningResult.model_validate(stored.result)
+    return _page(
+        request,
+        "result.html",
+        result=result,
+        crisis=result.crisis,
+        printable=print_view,
+        title=result.disposition_label,
+        shown_items=shown_items,
+    )
