@@ -9,7 +9,7 @@ from bs4 import BeautifulSoup
 from fastapi.testclient import TestClient
 
 
-def soup(response: Any) -> BeautifulSoup:
+def soup(response: Any) -> Any:
     return BeautifulSoup(response.text, "html.parser")
 
 
