@@ -226,3 +226,50 @@ class TestOtherCommands:
         answers |= {"mdq_p2": "yes", "mdq_p3": "serious", "bipolar_dx": "no"}
         result = screen_json(answers, "--instrument", "mdq")
         assert "mood.mdq_positive" in {f["rule_id"] for f in result["findings"]}
+
+
+class TestUsers:
+    """Staff accounts from the command line (real database in a temporary folder)."""
+
+    def test_add_list_disable(self, tmp_path: Path) -> None:
+        """An account is created with a password from stdin, listed, and disabled."""
+        env = {
+            "PATH": "/usr/bin:/bin",
+            "COLUMNS": "200",
+            "KETASCREEN_DATA_DIR": str(tmp_path),
+        }
+
+        def run(
+            *args: str, stdin: str | None = None
+        ) -> subprocess.CompletedProcess[str]:
+            return subprocess.run(
+                [sys.executable, "-m", "ketascreen", "users", *args],
+                input=stdin,
+                capture_output=True,
+                text=True,
+                check=False,
+                env=env,
+            )
+
+        added = run(
+            "add",
+            "doc@clinic.test",
+            "--role",
+            "clinician",
+            "--password-stdin",
+            stdin="a long enough password\n",
+        )
+        assert added.returncode == 0, added.stderr
+        assert "doc@clinic.test" in run("list").stdout
+        short = run(
+            "add",
+            "x@clinic.test",
+            "--role",
+            "clinician",
+            "--password-stdin",
+            stdin="short\n",
+        )
+        assert short.returncode == 2
+        assert "at least 12 characters" in short.stderr
+        assert run("disable", "doc@clinic.test").returncode == 0
+        assert "yes" in run("list").stdout

@@ -40,6 +40,14 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(
         default=256_000, description="Largest request body accepted."
     )
+    admin_email: str | None = Field(
+        default=None,
+        description="First admin account, created at start if none exists.",
+    )
+    admin_password: SecretStr | None = Field(
+        default=None,
+        description="Password for the first admin (at least 12 characters).",
+    )
 
     @model_validator(mode="after")
     def _safe(self) -> Settings:

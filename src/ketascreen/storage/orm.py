@@ -29,6 +29,7 @@ class ScreeningRow(Base):
     result: Mapped[bytes] = mapped_column(LargeBinary)
     token_hash: Mapped[str] = mapped_column(String(64))
     idempotency_key: Mapped[str | None] = mapped_column(String(200), unique=True)
+    override_disposition: Mapped[str | None] = mapped_column(String(32))
 
 
 class AuditEvent(Base):
@@ -55,3 +56,46 @@ class DraftRow(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     answers: Mapped[bytes] = mapped_column(LargeBinary)
     screening_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+
+
+class UserRow(Base):
+    """A staff account. Passwords are argon2id hashes; there is no default password."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    email: Mapped[str] = mapped_column(String(200), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(20))
+    password_hash: Mapped[str] = mapped_column(String(200))
+    disabled: Mapped[bool] = mapped_column(default=False)
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class SessionRow(Base):
+    """A staff login session (server side; the cookie holds only a random id)."""
+
+    __tablename__ = "staff_sessions"
+
+    id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(Integer, index=True)
+    csrf: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class NoteRow(Base):
+    """A staff note, status change or override on a screening (text sealed)."""
+
+    __tablename__ = "screening_notes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    screening_id: Mapped[str] = mapped_column(String(36), index=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    author: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(20))
+    status: Mapped[str | None] = mapped_column(String(32))
+    disposition: Mapped[str | None] = mapped_column(String(32))
+    text: Mapped[bytes] = mapped_column(LargeBinary)

@@ -8,14 +8,15 @@ from importlib.resources import files
 
 from fastapi import FastAPI, Request, status
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import OperationalError
 
 from ketascreen import __version__
 from ketascreen.config import Settings
 from ketascreen.errors import InputError
-from ketascreen.web.routes import api, person
+from ketascreen.web.auth import CsrfFailed, LoginRequired
+from ketascreen.web.routes import api, person, staff
 from ketascreen.web.state import build_state
 
 
@@ -44,6 +45,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.include_router(api.router)
     app.include_router(person.router)
+    app.include_router(staff.router)
     app.mount(
         "/static",
         StaticFiles(directory=str(files("ketascreen.web") / "static")),
@@ -80,6 +82,24 @@ def _add_error_handlers(app: FastAPI) -> None:
                 {"field": ".".join(loc) or "body", "message": str(err.get("msg"))}
             )
         return _problem(code, fields)
+
+    @app.exception_handler(LoginRequired)
+    async def _login(_request: Request, _exc: LoginRequired) -> Response:
+        return RedirectResponse("/staff/login", status_code=status.HTTP_303_SEE_OTHER)
+
+    @app.exception_handler(CsrfFailed)
+    async def _csrf(_request: Request, _exc: CsrfFailed) -> Response:
+        return JSONResponse(
+            {
+                "detail": [
+                    {
+                        "field": "csrf",
+                        "message": "the form expired; reload and try again",
+                    }
+                ]
+            },
+            status_code=status.HTTP_403_FORBIDDEN,
+        )
 
     @app.exception_handler(OperationalError)
     async def _database(_request: Request, _exc: OperationalError) -> JSONResponse:

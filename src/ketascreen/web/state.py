@@ -10,6 +10,7 @@ from ketascreen.screening import get_content
 from ketascreen.storage.crypto import Vault, load_key
 from ketascreen.storage.database import make_engine, migrate
 from ketascreen.storage.repository import Repository
+from ketascreen.storage.staff import StaffStore
 
 
 @dataclass(frozen=True)
@@ -19,6 +20,7 @@ class AppState:
     settings: Settings
     content: Content
     repository: Repository
+    staff: StaffStore
 
 
 def build_state(settings: Settings) -> AppState:
@@ -34,4 +36,18 @@ def build_state(settings: Settings) -> AppState:
     vault = Vault(load_key(key_value, settings.data_dir / "data.key"))
     engine = make_engine(settings.resolved_database_url)
     migrate(engine)
-    return AppState(settings, get_content(), Repository(engine, vault))
+    repository = Repository(engine, vault)
+    staff = StaffStore(repository)
+    _first_admin(settings, staff)
+    return AppState(settings, get_content(), repository, staff)
+
+
+def _first_admin(settings: Settings, staff: StaffStore) -> None:
+    """Create the first admin from KETASCREEN_ADMIN_EMAIL/PASSWORD if there is no account."""
+    if settings.admin_email and settings.admin_password and not staff.has_users():
+        staff.add_user(
+            settings.admin_email,
+            "Administrator",
+            "admin",
+            settings.admin_password.get_secret_value(),
+        )

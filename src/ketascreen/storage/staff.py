@@ -1,0 +1,407 @@
+"""Staff accounts, sessions, the review queue, status changes, overrides and notes.
+
+Every staff read of a screening and every change is written to the audit log in the
+same transaction as the change itself.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from sqlalchemy import select
+
+from ketascreen.domain.types import SEVERITY
+from ketascreen.storage.orm import (
+    AuditEvent,
+    NoteRow,
+    ScreeningRow,
+    SessionRow,
+    UserRow,
+)
+from ketascreen.storage.repository import Repository
+
+ROLES = ("admin", "clinician", "coordinator")
+STATUSES = (
+    "new",
+    "in_review",
+    "consult_booked",
+    "deferred",
+    "declined",
+    "referred_elsewhere",
+)
+MAX_FAILED_LOGINS = 5
+LOCKOUT = timedelta(minutes=15)
+SESSION_LENGTH = timedelta(hours=8)
+_hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
+
+
+class StaffError(ValueError):
+    """A staff action was refused; the message says why."""
+
+
+@dataclass(frozen=True)
+class StaffUser:
+    """A signed-in staff member."""
+
+    id: int
+    email: str
+    name: str
+    role: str
+    disabled: bool
+
+
+@dataclass(frozen=True)
+class QueueEntry:
+    """One row of the review queue (no health data beyond the disposition)."""
+
+    id: str
+    created_at: datetime
+    disposition: str
+    effective_disposition: str
+    status: str
+
+
+@dataclass(frozen=True)
+class Note:
+    """A note, status change or override, newest last."""
+
+    at: datetime
+    author: str
+    kind: str
+    status: str | None
+    disposition: str | None
+    text: str
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _user(row: UserRow) -> StaffUser:
+    return StaffUser(row.id, row.email, row.name, row.role, row.disabled)
+
+
+class StaffStore:
+    """Staff-side storage, sharing the screening repository's engine and key."""
+
+    def __init__(self, repository: Repository) -> None:
+        self.repo = repository
+        self.sessions = repository.sessions
+
+    # -- accounts -------------------------------------------------------------------
+
+    def add_user(self, email: str, name: str, role: str, password: str) -> StaffUser:
+        """Create an account; refuses unknown roles, duplicates and short passwords."""
+        if role not in ROLES:
+            raise StaffError(f"role must be one of {', '.join(ROLES)}")
+        _check_password(password)
+        email = email.strip().lower()
+        with self.sessions.begin() as session:
+            if session.scalars(select(UserRow).where(UserRow.email == email)).first():
+                raise StaffError(f"an account for {email} already exists")
+            row = UserRow(
+                email=email,
+                name=name,
+                role=role,
+                password_hash=_hasher.hash(password),
+                disabled=False,
+                failed_logins=0,
+                locked_until=None,
+                created_at=_now(),
+            )
+            session.add(row)
+            session.add(_audit("system", "user.create", email, role))
+            session.flush()
+            return _user(row)
+
+    def users(self) -> list[StaffUser]:
+        """All accounts, by email."""
+        with self.sessions() as session:
+            return [
+                _user(r)
+                for r in session.scalars(select(UserRow).order_by(UserRow.email))
+            ]
+
+    def set_disabled(self, email: str, disabled: bool) -> None:
+        """Disable (or enable) an account and end its sessions."""
+        with self.sessions.begin() as session:
+            row = self._row(session, email)
+            row.disabled = disabled
+            for s in session.scalars(
+                select(SessionRow).where(SessionRow.user_id == row.id)
+            ):
+                session.delete(s)
+            session.add(
+                _audit("system", "user.disable" if disabled else "user.enable", email)
+            )
+
+    def reset_password(self, email: str, password: str) -> None:
+        """Set a new password, clear the lockout and end the account's sessions."""
+        _check_password(password)
+        with self.sessions.begin() as session:
+            row = self._row(session, email)
+            row.password_hash = _hasher.hash(password)
+            row.failed_logins = 0
+            row.locked_until = None
+            for s in session.scalars(
+                select(SessionRow).where(SessionRow.user_id == row.id)
+            ):
+                session.delete(s)
+            session.add(_audit("system", "user.reset_password", email))
+
+    def has_users(self) -> bool:
+        """Whether any account exists."""
+        with self.sessions() as session:
+            return session.scalars(select(UserRow.id)).first() is not None
+
+    @staticmethod
+    def _row(session: Any, email: str) -> UserRow:
+        row: UserRow | None = session.scalars(
+            select(UserRow).where(UserRow.email == email.strip().lower())
+        ).first()
+        if row is None:
+            raise StaffError(f"no account for {email}")
+        return row
+
+    # -- sign-in --------------------------------------------------------------------
+
+    def login(self, email: str, password: str) -> tuple[str, StaffUser] | None:
+        """Check a password; on success start a session and return its cookie token.
+
+        Five failures lock the account for 15 minutes. The answer is the same for an
+        unknown email, a wrong password and a locked or disabled account.
+        """
+        now = _now()
+        with self.sessions.begin() as session:
+            row = session.scalars(
+                select(UserRow).where(UserRow.email == email.strip().lower())
+            ).first()
+            if row is None:
+                _hasher.hash(password)  # same work as a real check: no timing hint
+                session.add(_audit(email[:200], "login.unknown_account", "-"))
+                return None
+            locked = row.locked_until is not None and _aware(row.locked_until) > now
+            if row.disabled or locked:
+                session.add(
+                    _audit(row.email, "login.refused", "-", "locked or disabled")
+                )
+                return None
+            try:
+                _hasher.verify(row.password_hash, password)
+            except (VerifyMismatchError, VerificationError, InvalidHashError):
+                row.failed_logins += 1
+                if row.failed_logins >= MAX_FAILED_LOGINS:
+                    row.locked_until = now + LOCKOUT
+                    row.failed_logins = 0
+                session.add(_audit(row.email, "login.failed", "-"))
+                return None
+            row.failed_logins = 0
+            token = secrets.token_urlsafe(32)
+            session.add(
+                SessionRow(
+                    id_hash=_digest(token),
+                    user_id=row.id,
+                    csrf=secrets.token_urlsafe(32),
+                    created_at=now,
+                    expires_at=now + SESSION_LENGTH,
+                )
+            )
+            session.add(_audit(row.email, "login.ok", "-"))
+            return token, _user(row)
+
+    def session_user(self, token: str) -> tuple[StaffUser, str] | None:
+        """The signed-in user and the session's CSRF token, if the session is valid."""
+        with self.sessions() as session:
+            srow = session.get(SessionRow, _digest(token))
+            if srow is None or _aware(srow.expires_at) <= _now():
+                return None
+            row = session.get(UserRow, srow.user_id)
+            if row is None or row.disabled:
+                return None
+            return _user(row), srow.csrf
+
+    def logout(self, token: str) -> None:
+        """End a session."""
+        with self.sessions.begin() as session:
+            srow = session.get(SessionRow, _digest(token))
+            if srow is not None:
+                session.delete(srow)
+
+    # -- the queue and screenings ---------------------------------------------------
+
+    def queue(
+        self,
+        actor: StaffUser,
+        *,
+        disposition: str | None = None,
+        status: str | None = None,
+        search: str | None = None,
+        limit: int = 500,
+    ) -> list[QueueEntry]:
+        """Screenings by severity (most severe first), then newest first; audited."""
+        query = select(ScreeningRow).order_by(
+            ScreeningRow.severity.desc(), ScreeningRow.created_at.desc()
+        )
+        if disposition:
+            query = query.where(ScreeningRow.disposition == disposition)
+        if status:
+            query = query.where(ScreeningRow.status == status)
+        if search:
+            query = query.where(ScreeningRow.id.startswith(search.strip().lower()))
+        with self.sessions.begin() as session:
+            rows = list(session.scalars(query.limit(limit)))
+            session.add(_audit(actor.email, "queue.view", "-", f"{len(rows)} rows"))
+            return [
+                QueueEntry(
+                    r.id,
+                    _aware(r.created_at),
+                    r.disposition,
+                    r.override_disposition or r.disposition,
+                    r.status,
+                )
+                for r in rows
+            ]
+
+    def screening(self, actor: StaffUser, screening_id: str) -> dict[str, Any] | None:
+        """Everything stored about one screening, for staff; audited."""
+        with self.sessions.begin() as session:
+            row = session.get(ScreeningRow, screening_id)
+            if row is None:
+                return None
+            session.add(_audit(actor.email, "screening.view", screening_id))
+            context = row.id.encode()
+            notes = [
+                Note(
+                    _aware(n.at),
+                    n.author,
+                    n.kind,
+                    n.status,
+                    n.disposition,
+                    str(self.repo.vault.open(n.text, context)),
+                )
+                for n in session.scalars(
+                    select(NoteRow)
+                    .where(NoteRow.screening_id == screening_id)
+                    .order_by(NoteRow.id)
+                )
+            ]
+            return {
+                "id": row.id,
+                "created_at": _aware(row.created_at),
+                "status": row.status,
+                "disposition": row.disposition,
+                "override": row.override_disposition,
+                "result": self.repo.vault.open(row.result, context),
+                "answers": self.repo.vault.open(row.answers, context),
+                "notes": notes,
+            }
+
+    def set_status(
+        self, actor: StaffUser, screening_id: str, status: str, note: str
+    ) -> None:
+        """Move a screening along the workflow, with an optional note; audited."""
+        if status not in STATUSES:
+            raise StaffError(f"status must be one of {', '.join(STATUSES)}")
+        with self.sessions.begin() as session:
+            row = self._screening(session, screening_id)
+            row.status = status
+            session.add(self._note(screening_id, actor, "status", note, status=status))
+            session.add(_audit(actor.email, "screening.status", screening_id, status))
+
+    def add_note(self, actor: StaffUser, screening_id: str, note: str) -> None:
+        """Add a note; audited."""
+        if not note.strip():
+            raise StaffError("the note is empty")
+        with self.sessions.begin() as session:
+            self._screening(session, screening_id)
+            session.add(self._note(screening_id, actor, "note", note))
+            session.add(_audit(actor.email, "screening.note", screening_id))
+
+    def override(
+        self, actor: StaffUser, screening_id: str, disposition: str, reason: str
+    ) -> None:
+        """Override the disposition (clinicians and admins only); a reason is required."""
+        if actor.role not in ("clinician", "admin"):
+            raise StaffError("only a clinician can override a disposition")
+        if disposition not in SEVERITY or disposition == "info":
+            raise StaffError("choose one of the five dispositions")
+        if len(reason.strip()) < 10:
+            raise StaffError("give a reason for the override (at least 10 characters)")
+        with self.sessions.begin() as session:
+            row = self._screening(session, screening_id)
+            row.override_disposition = disposition
+            session.add(
+                self._note(
+                    screening_id, actor, "override", reason, disposition=disposition
+                )
+            )
+            session.add(
+                _audit(
+                    actor.email,
+                    "screening.override",
+                    screening_id,
+                    f"{row.disposition} -> {disposition}",
+                )
+            )
+
+    def audit_log(self, limit: int = 1000) -> list[AuditEvent]:
+        """The newest audit entries, oldest first."""
+        with self.sessions() as session:
+            rows = list(
+                session.scalars(
+                    select(AuditEvent).order_by(AuditEvent.id.desc()).limit(limit)
+                )
+            )
+            return rows[::-1]
+
+    @staticmethod
+    def _screening(session: Any, screening_id: str) -> ScreeningRow:
+        row: ScreeningRow | None = session.get(ScreeningRow, screening_id)
+        if row is None:
+            raise StaffError("no such screening")
+        return row
+
+    def _note(
+        self,
+        screening_id: str,
+        actor: StaffUser,
+        kind: str,
+        text: str,
+        *,
+        status: str | None = None,
+        disposition: str | None = None,
+    ) -> NoteRow:
+        return NoteRow(
+            screening_id=screening_id,
+            at=_now(),
+            author=actor.email,
+            kind=kind,
+            status=status,
+            disposition=disposition,
+            text=self.repo.vault.seal(text.strip(), screening_id.encode()),
+        )
+
+
+def _check_password(password: str) -> None:
+    if len(password) < 12:
+        raise StaffError("the password must be at least 12 characters")
+
+
+def _audit(actor: str, action: str, target: str, detail: str = "") -> AuditEvent:
+    return AuditEvent(
+        at=_now(), actor=actor, action=action, target=target, detail=detail
+    )

@@ -1,0 +1,70 @@
+"""Staff sign-in for pages: session cookie, CSRF check and a login rate limit."""
+
+from __future__ import annotations
+
+import hmac
+import time
+from collections import defaultdict, deque
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from ketascreen.storage.staff import StaffUser
+from ketascreen.web.deps import StateDep
+
+COOKIE = "ks_staff"
+LOGIN_ATTEMPTS_PER_MINUTE = 10
+
+
+class LoginRequired(Exception):
+    """The page needs a signed-in staff member (answered with a redirect to login)."""
+
+
+class CsrfFailed(Exception):
+    """A staff form came without the session's CSRF token."""
+
+
+@dataclass(frozen=True)
+class Staff:
+    """The signed-in staff member and their session's CSRF token."""
+
+    user: StaffUser
+    csrf: str
+
+
+def current_staff(request: Request, state: StateDep) -> Staff:
+    """The signed-in staff member; raises LoginRequired otherwise."""
+    token = request.cookies.get(COOKIE)
+    found = state.staff.session_user(token) if token else None
+    if found is None:
+        raise LoginRequired
+    return Staff(*found)
+
+
+StaffDep = Annotated[Staff, Depends(current_staff)]
+
+
+def check_csrf(staff: Staff, submitted: str | None) -> None:
+    """Refuse a form whose CSRF token does not match the session's."""
+    if not submitted or not hmac.compare_digest(submitted, staff.csrf):
+        raise CsrfFailed
+
+
+class LoginRateLimit:
+    """At most N login attempts per client address per minute (in memory)."""
+
+    def __init__(self, per_minute: int = LOGIN_ATTEMPTS_PER_MINUTE) -> None:
+        self.per_minute = per_minute
+        self.attempts: dict[str, deque[float]] = defaultdict(deque)
+
+    def allow(self, client: str) -> bool:
+        """Record an attempt; False when the client is over the limit."""
+        now = time.monotonic()
+        window = self.attempts[client]
+        while window and now - window[0] > 60:
+            window.popleft()
+        if len(window) >= self.per_minute:
+            return False
+        window.append(now)
+        return True

@@ -1,0 +1,228 @@
+"""The clinic's side: sign-in, the review queue, one screening, status, override, CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Any
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from ketascreen.domain.outcome import ScreeningResult
+from ketascreen.domain.types import Disposition
+from ketascreen.storage.staff import STATUSES, StaffError
+from ketascreen.web.auth import COOKIE, LoginRateLimit, StaffDep, check_csrf
+from ketascreen.web.deps import StateDep
+from ketascreen.web.routes.person import templates
+
+router = APIRouter(prefix="/staff", include_in_schema=False)
+rate_limit = LoginRateLimit()
+DISPOSITIONS = [d.value for d in Disposition]
+
+
+def _page(
+    request: Request, name: str, status: int = 200, **context: Any
+) -> HTMLResponse:
+    return templates.TemplateResponse(
+        request, name, {"staff_area": True, **context}, status_code=status
+    )
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_form(request: Request) -> HTMLResponse:
+    """The staff sign-in page."""
+    return _page(request, "staff_login.html", title="Staff sign-in", error=None)
+
+
+@router.post("/login")
+def login(
+    request: Request, state: StateDep, email: str = Form(""), password: str = Form("")
+) -> Response:
+    """Sign in; the same message for every failure; rate-limited per address."""
+    client = request.client.host if request.client else "unknown"
+    if not rate_limit.allow(client):
+        return _page(
+            request,
+            "staff_login.html",
+            status=429,
+            title="Staff sign-in",
+            error="Too many attempts. Please wait a minute and try again.",
+        )
+    found = state.staff.login(email, password)
+    if found is None:
+        return _page(
+            request,
+            "staff_login.html",
+            status=401,
+            title="Staff sign-in",
+            error="That email and password did not work, or the account is locked.",
+        )
+    token, _user = found
+    response = RedirectResponse("/staff", status_code=303)
+    response.set_cookie(
+        COOKIE,
+        token,
+        httponly=True,
+        samesite="strict",
+        path="/",
+        secure=request.url.scheme == "https",
+        max_age=8 * 3600,
+    )
+    return response
+
+
+@router.post("/logout")
+def logout(
+    request: Request, staff: StaffDep, state: StateDep, csrf: str = Form("")
+) -> Response:
+    """Sign out and forget the session."""
+    check_csrf(staff, csrf)
+    state.staff.logout(request.cookies.get(COOKIE, ""))
+    response = RedirectResponse("/staff/login", status_code=303)
+    response.delete_cookie(COOKIE, path="/")
+    return response
+
+
+@router.get("", response_class=HTMLResponse)
+def queue(
+    request: Request,
+    staff: StaffDep,
+    state: StateDep,
+    disposition: str = "",
+    status: str = "",
+    q: str = "",
+) -> HTMLResponse:
+    """The review queue: most severe first, then newest; filters and search by id."""
+    entries = state.staff.queue(
+        staff.user,
+        disposition=disposition or None,
+        status=status or None,
+        search=q or None,
+    )
+    return _page(
+        request,
+        "staff_queue.html",
+        title="Review queue",
+        staff=staff,
+        entries=entries,
+        dispositions=DISPOSITIONS,
+        statuses=STATUSES,
+        filters={"disposition": disposition, "status": status, "q": q},
+    )
+
+
+@router.get("/queue.csv")
+def queue_csv(staff: StaffDep, state: StateDep) -> Response:
+    """The queue as CSV (ids, dates, dispositions, statuses; no answers)."""
+    entries = state.staff.queue(staff.user, limit=100_000)
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(
+        ["id", "created_at", "disposition", "effective_disposition", "status"]
+    )
+    for e in entries:
+        writer.writerow(
+            [
+                e.id,
+                e.created_at.isoformat(),
+                e.disposition,
+                e.effective_disposition,
+                e.status,
+            ]
+        )
+    return Response(
+        out.getvalue(),
+        media_type="text/csv",
+        headers={"Content-Disposition": 'attachment; filename="ketascreen-queue.csv"'},
+    )
+
+
+@router.get("/screenings/{screening_id}", response_class=HTMLResponse)
+def screening_page(
+    request: Request, screening_id: str, staff: StaffDep, state: StateDep
+) -> HTMLResponse:
+    """Everything about one screening, for the clinician."""
+    found = state.staff.screening(staff.user, screening_id)
+    if found is None:
+        return _page(request, "link_not_found.html", status=404, title="Not found")
+    return _screening(request, staff, state, found)
+
+
+def _screening(
+    request: Request,
+    staff: Any,
+    state: Any,
+    found: dict[str, Any],
+    error: str | None = None,
+) -> HTMLResponse:
+    result = ScreeningResult.model_validate(found["result"])
+    labels = {i.id: i.label for i in state.content.form.items.values()}
+    return _page(
+        request,
+        "staff_screening.html",
+        status=400 if error else 200,
+        title="Screening",
+        staff=staff,
+        s=found,
+        result=result,
+        labels=labels,
+        statuses=STATUSES,
+        dispositions=DISPOSITIONS,
+        error=error,
+    )
+
+
+@router.post("/screenings/{screening_id}/status")
+def change_status(
+    request: Request,
+    screening_id: str,
+    staff: StaffDep,
+    state: StateDep,
+    csrf: str = Form(""),
+    status: str = Form(""),
+    note: str = Form(""),
+) -> Response:
+    """Move the screening along the workflow, with a note."""
+    check_csrf(staff, csrf)
+    return _act(
+        request,
+        staff,
+        state,
+        screening_id,
+        lambda: state.staff.set_status(staff.user, screening_id, status, note),
+    )
+
+
+@router.post("/screenings/{screening_id}/override")
+def override(
+    request: Request,
+    screening_id: str,
+    staff: StaffDep,
+    state: StateDep,
+    csrf: str = Form(""),
+    disposition: str = Form(""),
+    reason: str = Form(""),
+) -> Response:
+    """Override the disposition; a reason is required; clinicians only."""
+    check_csrf(staff, csrf)
+    return _act(
+        request,
+        staff,
+        state,
+        screening_id,
+        lambda: state.staff.override(staff.user, screening_id, disposition, reason),
+    )
+
+
+def _act(
+    request: Request, staff: Any, state: Any, screening_id: str, action: Any
+) -> Response:
+    try:
+        action()
+    except StaffError as exc:
+        found = state.staff.screening(staff.user, screening_id)
+        if found is None:
+            return _page(request, "link_not_found.html", status=404, title="Not found")
+        return _screening(request, staff, state, found, error=str(exc))
+    return RedirectResponse(f"/staff/screenings/{screening_id}", status_code=303)

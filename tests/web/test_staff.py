@@ -1,0 +1,212 @@
+"""The clinic's side over HTTP: sign-in, queue, screening page, workflow, audit."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from bs4 import BeautifulSoup
+from fastapi.testclient import TestClient
+
+from ketascreen.storage.staff import StaffStore
+from ketascreen.web.routes import staff as staff_routes
+
+PASSWORD = "correct horse battery"
+
+
+def soup(response: Any) -> Any:
+    return BeautifulSoup(response.text, "html.parser")
+
+
+def store(client: TestClient) -> StaffStore:
+    found: StaffStore = client.app.state.ketascreen.staff  # type: ignore[attr-defined]
+    return found
+
+
+@pytest.fixture(autouse=True)
+def _fresh_rate_limit() -> None:
+    staff_routes.rate_limit.attempts.clear()
+
+
+def account(client: TestClient, role: str, email: str | None = None) -> str:
+    email = email or f"{role}@clinic.test"
+    store(client).add_user(email, role.title(), role, PASSWORD)
+    return email
+
+
+def login(client: TestClient, email: str, password: str = PASSWORD) -> Any:
+    return client.post("/staff/login", data={"email": email, "password": password})
+
+
+def csrf(client: TestClient, path: str = "/staff") -> str:
+    value: str = soup(client.get(path)).find("input", attrs={"name": "csrf"})["value"]
+    return value
+
+
+def screened(client: TestClient, answers: dict[str, Any]) -> str:
+    response = client.post("/api/v1/screenings", json={"answers": answers})
+    assert response.status_code == 201
+    screening_id: str = response.json()["id"]
+    return screening_id
+
+
+class TestSignIn:
+    """Sign-in, lockout, rate limit, cookies."""
+
+    def test_anonymous_is_sent_to_login(self, client: TestClient) -> None:
+        """Staff pages need a sign-in."""
+        for path in ("/staff", "/staff/queue.csv", "/staff/screenings/x"):
+            response = client.get(path, follow_redirects=False)
+            assert response.status_code == 303
+            assert response.headers["location"] == "/staff/login"
+
+    def test_login_sets_a_safe_cookie(self, client: TestClient) -> None:
+        """The session cookie is HttpOnly and SameSite=strict."""
+        email = account(client, "coordinator")
+        response = login(client, email)
+        assert response.status_code == 200
+        cookie = response.history[0].headers["set-cookie"].lower()
+        assert "httponly" in cookie
+        assert "samesite=strict" in cookie
+
+    def test_wrong_password_and_lockout(self, client: TestClient) -> None:
+        """Five failures lock the account, even against the right password."""
+        email = account(client, "clinician")
+        for _ in range(5):
+            assert login(client, email, "wrong password!").status_code == 401
+        response = login(client, email)
+        assert response.status_code == 401
+        assert "locked" in response.text
+
+    def test_unknown_email_same_answer(self, client: TestClient) -> None:
+        """An unknown email gets the same message as a wrong password."""
+        response = login(client, "nobody@clinic.test", "whatever it is")
+        assert response.status_code == 401
+        assert "did not work" in response.text
+
+    def test_rate_limit(self, client: TestClient) -> None:
+        """More than ten attempts a minute from one address are refused."""
+        codes = [
+            login(client, "x@clinic.test", "nope nope nope").status_code
+            for _ in range(11)
+        ]
+        assert codes[-1] == 429
+
+    def test_disabled_account_loses_its_session(self, client: TestClient) -> None:
+        """Disabling an account ends its sessions at once."""
+        email = account(client, "coordinator")
+        login(client, email)
+        store(client).set_disabled(email, True)
+        assert client.get("/staff", follow_redirects=False).status_code == 303
+
+
+class TestQueue:
+    """The review queue, its order, filters and CSV."""
+
+    def test_ordered_by_severity_then_time(self, client: TestClient) -> None:
+        """Urgent first, then deferrals, then the rest; newest first within a level."""
+        calm = screened(client, {"age": 30})
+        urgent = screened(client, {"phq9_9": 3, "asq_5": "yes"})
+        defer = screened(client, {"pregnant": "yes", "sex_at_birth": "female"})
+        login(client, account(client, "coordinator"))
+        rows = soup(client.get("/staff")).select("table.queue tbody tr")
+        ids = [row.find("a")["href"].rsplit("/", 1)[1] for row in rows]
+        assert ids == [urgent, defer, calm]
+
+    def test_filter_and_csv(self, client: TestClient) -> None:
+        """Filtering by disposition narrows the queue; the CSV lists every screening."""
+        screened(client, {"age": 30})
+        screened(client, {"pregnant": "yes", "sex_at_birth": "female"})
+        login(client, account(client, "coordinator"))
+        rows = soup(client.get("/staff?disposition=not_recommended_now")).select(
+            "tbody tr"
+        )
+        assert len(rows) == 1
+        csv_text = client.get("/staff/queue.csv").text
+        assert csv_text.splitlines()[0].startswith("id,created_at,disposition")
+        assert len(csv_text.splitlines()) == 3
+
+
+class TestScreeningPage:
+    """Everything about one screening, and the workflow on it."""
+
+    def test_shows_findings_evidence_scores_answers(self, client: TestClient) -> None:
+        """Rule ids, evidence, references, score chart, answers and unknowns are shown."""
+        sid = screened(client, {"bp_systolic": 172, "bp_diastolic": 104, "phq9_1": 2})
+        login(client, account(client, "clinician"))
+        page = soup(client.get(f"/staff/screenings/{sid}"))
+        text = page.get_text(" ")
+        assert "cardiovascular.bp_high_measured" in text
+        assert "172" in text
+        assert "References:" in text
+        assert page.find("svg") is not None
+        assert "bp_systolic" in text
+        assert "Unanswered items" in text
+
+    def test_status_needs_csrf(self, client: TestClient) -> None:
+        """A status change without the session's CSRF token is refused."""
+        sid = screened(client, {"age": 30})
+        login(client, account(client, "coordinator"))
+        response = client.post(
+            f"/staff/screenings/{sid}/status",
+            data={"status": "in_review", "csrf": "forged"},
+        )
+        assert response.status_code == 403
+        assert response.json()["detail"][0]["field"] == "csrf"
+
+    def test_status_change_with_note(self, client: TestClient) -> None:
+        """The status moves on and the note is kept (and audited)."""
+        sid = screened(client, {"age": 30})
+        email = account(client, "coordinator")
+        login(client, email)
+        token = csrf(client, f"/staff/screenings/{sid}")
+        client.post(
+            f"/staff/screenings/{sid}/status",
+            data={
+                "status": "consult_booked",
+                "note": "Booked for Monday",
+                "csrf": token,
+            },
+        )
+        page = soup(client.get(f"/staff/screenings/{sid}")).get_text(" ")
+        assert "consult_booked" in page
+        assert "Booked for Monday" in page
+        actions = [e.action for e in store(client).audit_log() if e.target == sid]
+        assert "screening.status" in actions
+        assert "screening.view" in actions
+
+    def test_override_rules(self, client: TestClient) -> None:
+        """Coordinators cannot override; clinicians must give a reason."""
+        sid = screened(client, {"pregnant": "yes", "sex_at_birth": "female"})
+        login(client, account(client, "coordinator"))
+        token = csrf(client, f"/staff/screenings/{sid}")
+        refused = client.post(
+            f"/staff/screenings/{sid}/override",
+            data={
+                "disposition": "prepare_first",
+                "reason": "long enough reason",
+                "csrf": token,
+            },
+        )
+        assert refused.status_code == 400
+        assert "only a clinician" in refused.text
+        client.cookies.clear()
+        login(client, account(client, "clinician"))
+        token = csrf(client, f"/staff/screenings/{sid}")
+        no_reason = client.post(
+            f"/staff/screenings/{sid}/override",
+            data={"disposition": "prepare_first", "reason": "", "csrf": token},
+        )
+        assert no_reason.status_code == 400
+        done = client.post(
+            f"/staff/screenings/{sid}/override",
+            data={
+                "disposition": "needs_specialist_review",
+                "reason": "Pregnancy test negative today",
+                "csrf": token,
+            },
+        )
+        assert done.status_code == 200
+        row = soup(client.get("/staff")).select_one("tbody tr").get_text(" ")
+        assert "needs_specialist_review" in row
+        assert "was not_recommended_now" in row
