@@ -168,14 +168,15 @@ def _memo(content: Content, key: Any, build: Callable[[], Any]) -> Any:
 
 
 def _order(content: Content, f: Finding) -> tuple[int, int, int, int]:
-    domain_rank = (
-        list(content.domains).index(f.domain) if f.domain in content.domains else 99
+    ranks: dict[str, int] = _memo(
+        content, "domain_rank", lambda: {d: i for i, d in enumerate(content.domains)}
     )
+    signal = f.domain == SUICIDE and not f.unresolved  # a real signal, not a blank area
     return (
-        0 if f.domain == SUICIDE else 1,
+        0 if signal else 1,
         -SEVERITY[f.level],
         int(f.unresolved),
-        domain_rank,
+        ranks.get(f.domain, 99),
     )
 
 
