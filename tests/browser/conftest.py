@@ -22,8 +22,13 @@ import pytest
 
 CHROMIUM = os.environ.get("KETASCREEN_CHROMIUM", "/usr/bin/chromium")
 FLAGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 
 
@@ -47,9 +52,11 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         "KETASCREEN_ADMIN_PASSWORD": "browser test password",
     }
     log = (data / "server.log").open("wb")
-    proc = subprocess.Popen(  # noqa: S603 - our own CLI with fixed arguments
+    proc = subprocess.Popen(
         [sys.executable, "-m", "ketascreen", "serve", "--port", str(port)],
-        env=env, stdout=log, stderr=subprocess.STDOUT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
@@ -62,7 +69,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     else:
         proc.kill()
         log.close()
-        raise RuntimeError("the server did not start: " + (data / "server.log").read_text())
+        raise RuntimeError(
+            "the server did not start: " + (data / "server.log").read_text()
+        )
     yield url
     proc.terminate()
     proc.wait(timeout=10)
@@ -75,9 +84,13 @@ def browser() -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
     if not Path(CHROMIUM).exists():
-        raise RuntimeError(f"{CHROMIUM} is missing; scripts/test installs Debian's chromium")
+        raise RuntimeError(
+            f"{CHROMIUM} is missing; scripts/test installs Debian's chromium"
+        )
     with sync_playwright() as pw:
-        instance = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
+        instance = pw.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=FLAGS
+        )
         yield instance
         instance.close()
 
@@ -85,7 +98,9 @@ def browser() -> Iterator[Any]:
 @pytest.fixture
 def phone(browser: Any) -> Iterator[Any]:
     """A phone-sized page."""
-    context = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=1)
+    context = browser.new_context(
+        viewport={"width": 390, "height": 844}, device_scale_factor=1
+    )
     page = context.new_page()
     yield page
     context.close()

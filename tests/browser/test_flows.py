@@ -73,9 +73,17 @@ def test_clinician_flow(server: str, browser: Any) -> None:
     """Sign in, triage the queue, open a screening, override with a reason."""
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
-    page.request.post(server + "/api/v1/screenings",
-                      data={"answers": {"pregnant": "yes", "sex_at_birth": "female",
-                                        "bp_systolic": 150, "bp_diastolic": 95}})
+    page.request.post(
+        server + "/api/v1/screenings",
+        data={
+            "answers": {
+                "pregnant": "yes",
+                "sex_at_birth": "female",
+                "bp_systolic": 150,
+                "bp_diastolic": 95,
+            }
+        },
+    )
     page.goto(server + "/staff")
     check(page, "staff-login")
     page.get_by_label("Email").fill("admin@clinic.test")
@@ -88,7 +96,9 @@ def test_clinician_flow(server: str, browser: Any) -> None:
     assert "pregnancy.pregnant" in page.locator("main").inner_text()
     check(page, "staff-screening")
     page.get_by_label("New disposition").select_option("needs_specialist_review")
-    page.get_by_label("Reason (required)").fill("Negative pregnancy test at the clinic today")
+    page.get_by_label("Reason (required)").fill(
+        "Negative pregnancy test at the clinic today"
+    )
     page.get_by_role("button", name="Override").click()
     page.wait_for_load_state()
     assert "Negative pregnancy test" in page.locator("main").inner_text()
