@@ -210,3 +210,28 @@ class TestScreeningPage:
         row = soup(client.get("/staff")).select_one("tbody tr").get_text(" ")
         assert "needs_specialist_review" in row
         assert "was not_recommended_now" in row
+
+
+class TestReport:
+    """The clinician report as a PDF."""
+
+    def test_pdf_has_findings_and_is_audited(self, client: TestClient) -> None:
+        """The PDF holds the disposition, rule ids and evidence; the download is audited."""
+        import io
+
+        from pypdf import PdfReader
+
+        sid = screened(client, {"bp_systolic": 172, "bp_diastolic": 104})
+        login(client, account(client, "clinician"))
+        response = client.get(f"/staff/screenings/{sid}/report.pdf")
+        assert response.status_code == 200
+        assert response.headers["content-type"] == "application/pdf"
+        text = "".join(
+            p.extract_text() for p in PdfReader(io.BytesIO(response.content)).pages
+        )
+        assert "cardiovascular.bp_high_measured" in text
+        assert "not_recommended_now" in text
+        assert "172" in text
+        assert [e.action for e in store(client).audit_log() if e.target == sid].count(
+            "screening.view"
+        ) == 1

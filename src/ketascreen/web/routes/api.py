@@ -5,11 +5,12 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from fastapi import APIRouter, Header, HTTPException, status
+from fastapi import APIRouter, Header, HTTPException, Request, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from ketascreen.domain.outcome import ScreeningResult
 from ketascreen.screening import screen
+from ketascreen.web.auth import COOKIE
 from ketascreen.web.deps import StateDep
 
 router = APIRouter(prefix="/api/v1", tags=["screenings"])
@@ -78,19 +79,32 @@ def create_screening(
 )
 def read_screening(
     screening_id: str,
+    request: Request,
     state: StateDep,
     authorization: str | None = Header(default=None),
 ) -> ScreeningPublic:
-    """Read a stored screening with its private token (``Authorization: Bearer …``)."""
+    """Read a stored screening with its private token (``Authorization: Bearer …``)
+    or a staff session; every read is audited."""
     token = (authorization or "").removeprefix("Bearer ").strip()
-    stored = state.repository.get_with_token(screening_id, token) if token else None
-    if stored is None:
+    if token:
+        stored = state.repository.get_with_token(screening_id, token)
+        if stored is not None:
+            return ScreeningPublic(
+                id=stored.id,
+                created_at=stored.created_at,
+                status=stored.status,
+                result=ScreeningResult.model_validate(stored.result),
+            )
+    session = request.cookies.get(COOKIE)
+    staff = state.staff.session_user(session) if session else None
+    found = state.staff.screening(staff[0], screening_id) if staff else None
+    if found is None:
         raise HTTPException(
             status.HTTP_404_NOT_FOUND, "No screening with this id and token."
         )
     return ScreeningPublic(
-        id=stored.id,
-        created_at=stored.created_at,
-        status=stored.status,
-        result=ScreeningResult.model_validate(stored.result),
+        id=found["id"],
+        created_at=found["created_at"],
+        status=found["status"],
+        result=ScreeningResult.model_validate(found["result"]),
     )

@@ -173,6 +173,37 @@ def _screening(
     )
 
 
+@router.get("/screenings/{screening_id}/report.pdf")
+def report_pdf(
+    request: Request, screening_id: str, staff: StaffDep, state: StateDep
+) -> Response:
+    """The clinician report as a PDF (WeasyPrint; nothing is fetched from other sites)."""
+    from weasyprint import HTML
+
+    found = state.staff.screening(staff.user, screening_id)
+    if found is None:
+        return _page(request, "link_not_found.html", status=404, title="Not found")
+    labels = {i.id: i.label for i in state.content.form.items.values()}
+    html = templates.get_template("staff_report.html").render(
+        s=found,
+        result=ScreeningResult.model_validate(found["result"]),
+        labels=labels,
+        staff=staff,
+    )
+    pdf = HTML(string=html, url_fetcher=_no_fetching).write_pdf()
+    return Response(
+        pdf,
+        media_type="application/pdf",
+        headers={
+            "Content-Disposition": f'attachment; filename="screening-{screening_id[:8]}.pdf"'
+        },
+    )
+
+
+def _no_fetching(url: str, *_args: Any, **_kwargs: Any) -> Any:
+    raise ValueError(f"the report does not load outside resources ({url[:40]})")
+
+
 @router.post("/screenings/{screening_id}/status")
 def change_status(
     request: Request,
