@@ -108,3 +108,9 @@ def read_screening(
         status=found["status"],
         result=ScreeningResult.model_validate(found["result"]),
     )
+
+
+@router.post("/echo", include_in_schema=True, tags=["operations"])
+def echo(body: dict[str, Any]) -> dict[str, Any]:
+    """Return the JSON body unchanged: a baseline for load tests (benchmarks/web.py)."""
+    return body
