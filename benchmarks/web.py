@@ -16,6 +16,7 @@ import asyncio
 import base64
 import json
 import os
+import shutil
 import socket
 import sqlite3
 import statistics
@@ -53,7 +54,7 @@ def free_port() -> int:
         return port
 
 
-def start_server(data: Path) -> tuple[subprocess.Popen[bytes], str]:
+def start_server(data: Path, workers: int) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     env = {
         **os.environ,
@@ -61,7 +62,16 @@ def start_server(data: Path) -> tuple[subprocess.Popen[bytes], str]:
         "KETASCREEN_DATA_KEY": base64.b64encode(os.urandom(32)).decode(),
     }
     proc = subprocess.Popen(  # noqa: S603 - our own CLI, loopback only
-        [sys.executable, "-m", "ketascreen", "serve", "--port", str(port)],
+        [
+            sys.executable,
+            "-m",
+            "ketascreen",
+            "serve",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+        ],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -102,28 +112,92 @@ async def load(
     return latencies, ok, errors
 
 
+WRK_SCRIPT = """
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+local f = io.open(os.getenv("KS_BODY"), "r"); wrk.body = f:read("*a"); f:close()
+done = function(summary, latency, requests)
+  io.write(string.format("KS %d %d %d %.3f %.3f\\n", summary.requests,
+    summary.errors.status + summary.errors.connect + summary.errors.read
+    + summary.errors.write + summary.errors.timeout,
+    summary.duration, latency:percentile(50) / 1000, latency:percentile(99) / 1000))
+end
+"""
+
+
+def wrk_load(
+    url: str, path: str, body: dict[str, Any], seconds: float, workers: int
+) -> tuple[float, float, float, int, int]:
+    """Drive the server with wrk (C, two threads); returns req/s, p50, p99, ok, errors."""
+    with tempfile.TemporaryDirectory() as tmp:
+        script, body_file = Path(tmp) / "post.lua", Path(tmp) / "body.json"
+        script.write_text(WRK_SCRIPT, encoding="utf-8")
+        body_file.write_text(json.dumps(body), encoding="utf-8")
+        out = subprocess.run(  # noqa: S603 - wrk on loopback, bounded by -d
+            [
+                shutil.which("wrk") or "wrk",
+                "-t2",
+                f"-c{workers}",
+                f"-d{int(seconds)}s",
+                "-s",
+                str(script),
+                url + path,
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+            env={**os.environ, "KS_BODY": str(body_file)},
+        ).stdout
+    fields = next(line for line in out.splitlines() if line.startswith("KS ")).split()
+    requests, errors, micros = int(fields[1]), int(fields[2]), int(fields[3])
+    return (
+        requests / (micros / 1e6),
+        float(fields[4]),
+        float(fields[5]),
+        requests - errors,
+        errors,
+    )
+
+
+def summarise(
+    run: tuple[list[float], int, int], seconds: float
+) -> tuple[float, float, float, int, int]:
+    """req/s, p50, p99, ok, errors from the httpx generator's samples."""
+    latencies, ok, errors = run
+    ordered = sorted(latencies)
+    p99 = ordered[int(0.99 * (len(ordered) - 1))]
+    return ok / seconds, statistics.median(ordered), p99, ok, errors
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=20.0)
-    parser.add_argument("--workers", type=int, default=16, help="concurrent clients")
+    parser.add_argument(
+        "--workers", type=int, default=32, help="concurrent connections"
+    )
     parser.add_argument("--quick", action="store_true", help="5 s per phase")
+    parser.add_argument(
+        "--server-workers", type=int, default=2, help="server processes"
+    )
     args = parser.parse_args()
     seconds = 5.0 if args.quick else args.seconds
+    body = {"answers": ANSWERS}
+    use_wrk = shutil.which("wrk") is not None
     with tempfile.TemporaryDirectory() as tmp:
-        proc, url = start_server(Path(tmp))
+        proc, url = start_server(Path(tmp), args.server_workers)
         try:
-            echo_lat, echo_ok, _ = asyncio.run(
-                load(url, "/api/v1/echo", {"answers": ANSWERS}, seconds, args.workers)
-            )
-            store_lat, stored_ok, errors = asyncio.run(
-                load(
-                    url,
-                    "/api/v1/screenings",
-                    {"answers": ANSWERS},
-                    seconds,
-                    args.workers,
+            if use_wrk:
+                echo = wrk_load(url, "/api/v1/echo", body, seconds, args.workers)
+                store = wrk_load(url, "/api/v1/screenings", body, seconds, args.workers)
+            else:
+                run = asyncio.run(
+                    load(url, "/api/v1/echo", body, seconds, args.workers)
                 )
-            )
+                echo = summarise(run, seconds)
+                run = asyncio.run(
+                    load(url, "/api/v1/screenings", body, seconds, args.workers)
+                )
+                store = summarise(run, seconds)
         finally:
             proc.terminate()
             proc.wait(timeout=10)
@@ -132,31 +206,29 @@ def main() -> None:
             .execute("SELECT count(*) FROM screenings")
             .fetchone()[0]
         )
-    echo_rps, store_rps = echo_ok / seconds, stored_ok / seconds
-    p99 = sorted(store_lat)[int(0.99 * (len(store_lat) - 1))]
+    echo_rps, store_rps = echo[0], store[0]
+    generator = "wrk" if use_wrk else "httpx (install wrk for a lighter load generator)"
+    print(
+        f"load generator: {generator}; {args.workers} connections; "
+        f"{args.server_workers} server processes; {seconds:g} s per endpoint"
+    )
     print(f"{'endpoint':<28}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}")
+    for name, row in (("POST /api/v1/echo", echo), ("POST /api/v1/screenings", store)):
+        print(f"{name:<28}{row[0]:>10.0f}{row[1]:>10.1f}{row[2]:>10.1f}")
     print(
-        f"{'POST /api/v1/echo':<28}{echo_rps:>10.0f}{statistics.median(echo_lat):>10.1f}"
-        f"{sorted(echo_lat)[int(0.99 * (len(echo_lat) - 1))]:>10.1f}"
-    )
-    print(
-        f"{'POST /api/v1/screenings':<28}{store_rps:>10.0f}{statistics.median(store_lat):>10.1f}"
-        f"{p99:>10.1f}"
-    )
-    print(
-        f"acknowledged {stored_ok}, stored {rows}, errors {errors}; "
+        f"acknowledged {store[3]}, stored {rows}, errors {store[4]}; "
         f"{store_rps / echo_rps:.0%} of echo (targets: >= 1000/s, >= 50 %)"
     )
     print(
         json.dumps(
             {
                 "stored_per_s": round(store_rps, 1),
-                "p99_ms": round(p99, 2),
+                "p99_ms": round(store[2], 2),
                 "ratio_vs_echo": round(store_rps / echo_rps, 3),
                 "echo_per_s": round(echo_rps, 1),
-                "acknowledged": stored_ok,
+                "acknowledged": store[3],
                 "stored": rows,
-                "errors": errors,
+                "errors": store[4],
             }
         )
     )

@@ -8,6 +8,7 @@ standard error; 130 when an interview is interrupted.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from datetime import date
 from enum import StrEnum
@@ -291,6 +292,7 @@ def serve(
         str | None,
         typer.Option("--db", help="Database URL (also KETASCREEN_DATABASE_URL)."),
     ] = None,
+    workers: Annotated[int, typer.Option(help="Server processes (one per core).")] = 1,
 ) -> None:
     """Serve the web app and JSON API (SQLite in your data folder by default)."""
     import uvicorn
@@ -309,6 +311,22 @@ def serve(
     out.print(
         f"ketascreen serving on http://{host}:{port} (database: {_redact(settings)})"
     )
+    if workers > 1:
+        # Prepare once (key file, migrations), then each process builds its own app
+        # from the same settings, passed on through the environment.
+        from ketascreen.web.state import build_state
+
+        build_state(settings).repository.engine.dispose()
+        os.environ.update(settings.as_environment())
+        uvicorn.run(
+            "ketascreen.web.app:create_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level="warning",
+        )
+        return
     uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
 
 

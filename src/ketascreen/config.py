@@ -65,6 +65,17 @@ class Settings(BaseSettings):
                 )
         return self
 
+    def as_environment(self) -> dict[str, str]:
+        """These settings as KETASCREEN_* variables (for worker processes)."""
+        env: dict[str, str] = {}
+        for name, value in self.model_dump().items():
+            if value is None:
+                continue
+            if isinstance(value, SecretStr):
+                value = value.get_secret_value()
+            env[f"KETASCREEN_{name.upper()}"] = str(value)
+        return env
+
     @property
     def resolved_database_url(self) -> str:
         """The database URL, defaulting to a SQLite file in the data folder."""

@@ -110,7 +110,15 @@ class Repository:
                 if existing is not None:
                     return existing, False
             raise
-        return self._stored(row), True
+        stored = StoredScreening(
+            id=screening_id,
+            created_at=now,
+            status="new",
+            disposition=row.disposition,
+            result=result_json,
+            answers=answers,
+        )
+        return stored, True
 
     def get_with_token(self, screening_id: str, token: str) -> StoredScreening | None:
         """The screening if the token is its access token; None otherwise (no hints)."""

@@ -63,11 +63,12 @@ def create_screening(
     stored, _created = state.repository.save(
         answers=body.answers, result=result, idempotency_key=idempotency_key
     )
-    return ScreeningCreated(
+    return ScreeningCreated.model_construct(
         id=stored.id,
         created_at=stored.created_at,
         status=stored.status,
-        result=ScreeningResult.model_validate(stored.result),
+        # A repeat (same Idempotency-Key) answers with the first screening's result.
+        result=result if _created else ScreeningResult.model_validate(stored.result),
         access_token=state.repository.access_token(stored.id),
     )
 
