@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from fastapi import APIRouter, Header, HTTPException, Request, status
+from fastapi import APIRouter, Header, HTTPException, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from ketascreen.domain.outcome import ScreeningResult
@@ -55,7 +55,7 @@ def create_screening(
     body: ScreeningCreate,
     state: StateDep,
     idempotency_key: str | None = Header(default=None, max_length=200),
-) -> ScreeningCreated:
+) -> Response:
     """Screen the answers and store the result; a repeated Idempotency-Key is a no-op."""
     result = screen(
         body.answers, content=state.content, screening_date=body.screening_date
@@ -63,13 +63,19 @@ def create_screening(
     stored, _created = state.repository.save(
         answers=body.answers, result=result, idempotency_key=idempotency_key
     )
-    return ScreeningCreated.model_construct(
+    created = ScreeningCreated.model_construct(
         id=stored.id,
         created_at=stored.created_at,
         status=stored.status,
         # A repeat (same Idempotency-Key) answers with the first screening's result.
         result=result if _created else ScreeningResult.model_validate(stored.result),
         access_token=state.repository.access_token(stored.id),
+    )
+    # Serialised once here; the declared response model documents the shape.
+    return Response(
+        created.model_dump_json(),
+        status_code=status.HTTP_201_CREATED,
+        media_type="application/json",
     )
 
 
