@@ -37,16 +37,24 @@ class Vault:
 
     def seal(self, value: Any, context: bytes) -> bytes:
         """Encrypt a JSON-serialisable value, bound to ``context`` (e.g. the row id)."""
-        nonce = os.urandom(12)
         plain = json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+        return self.seal_bytes(plain, context)
+
+    def seal_bytes(self, plain: bytes, context: bytes) -> bytes:
+        """Encrypt bytes (e.g. JSON already serialised), bound to ``context``."""
+        nonce = os.urandom(12)
         return _MAGIC + self.key_id + nonce + self._aead.encrypt(nonce, plain, context)
 
     def open(self, blob: bytes, context: bytes) -> Any:
         """Decrypt a value sealed by :meth:`seal` with the same context."""
+        return json.loads(self.open_bytes(blob, context))
+
+    def open_bytes(self, blob: bytes, context: bytes) -> bytes:
+        """Decrypt bytes sealed by :meth:`seal_bytes` with the same context."""
         if blob[:2] != _MAGIC or blob[2:10] != self.key_id:
             raise DataKeyError("stored data was sealed with a different key")
         nonce, body = blob[10:22], blob[22:]
-        return json.loads(self._aead.decrypt(nonce, body, context))
+        return self._aead.decrypt(nonce, body, context)
 
 
 def load_key(env_value: str | None, key_file: Path) -> bytes:

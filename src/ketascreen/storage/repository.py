@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import secrets
 import uuid
 from base64 import urlsafe_b64encode
@@ -11,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import sessionmaker
 
@@ -32,14 +33,20 @@ class Draft:
 
 @dataclass(frozen=True)
 class StoredScreening:
-    """A screening as read back from storage."""
+    """A screening as read back from storage (the result JSON is decoded on demand)."""
 
     id: str
     created_at: datetime
     status: str
     disposition: str
-    result: dict[str, Any]
+    result_json: bytes
     answers: dict[str, Any]
+
+    @property
+    def result(self) -> dict[str, Any]:
+        """The stored result as a JSON object."""
+        value: dict[str, Any] = json.loads(self.result_json)
+        return value
 
 
 class Repository:
@@ -83,26 +90,35 @@ class Repository:
                 return existing, False
         screening_id = str(uuid.uuid4())
         now = datetime.now(UTC)
-        result_json = result.model_dump(mode="json")
+        result_json = result.model_dump_json().encode()
         context = screening_id.encode()
-        row = ScreeningRow(
-            id=screening_id,
-            created_at=now,
-            disposition=result.disposition.value,
-            severity=SEVERITY[result.disposition.value],
-            status="new",
-            ruleset_version=result.ruleset_version,
-            ruleset_hash=result.ruleset_hash,
-            questionnaire_version=result.questionnaire_version,
-            answers=self.vault.seal(answers, context),
-            result=self.vault.seal(result_json, context),
-            token_hash=_digest(self.access_token(screening_id)),
-            idempotency_key=idempotency_key,
-        )
+        values = {
+            "id": screening_id,
+            "created_at": now,
+            "disposition": result.disposition.value,
+            "severity": SEVERITY[result.disposition.value],
+            "status": "new",
+            "ruleset_version": result.ruleset_version,
+            "ruleset_hash": result.ruleset_hash,
+            "questionnaire_version": result.questionnaire_version,
+            "answers": self.vault.seal(answers, context),
+            "result": self.vault.seal_bytes(result_json, context),
+            "token_hash": _digest(self.access_token(screening_id)),
+            "idempotency_key": idempotency_key,
+            "override_disposition": None,
+        }
+        audit = {
+            "at": now,
+            "actor": actor,
+            "action": "screening.create",
+            "target": screening_id,
+            "detail": "",
+        }
         try:
-            with self.sessions.begin() as session:
-                session.add(row)
-                session.add(_audit(actor, "screening.create", screening_id, now))
+            # One transaction: the screening and its audit entry, or neither.
+            with self.engine.begin() as conn:
+                conn.execute(insert(ScreeningRow), [values])
+                conn.execute(insert(AuditEvent), [audit])
         except IntegrityError:
             # Two identical submits raced; the first one won, so return it.
             if idempotency_key:
@@ -114,8 +130,8 @@ class Repository:
             id=screening_id,
             created_at=now,
             status="new",
-            disposition=row.disposition,
-            result=result_json,
+            disposition=result.disposition.value,
+            result_json=result_json,
             answers=answers,
         )
         return stored, True
@@ -215,7 +231,7 @@ class Repository:
             created_at=created,
             status=row.status,
             disposition=row.disposition,
-            result=self.vault.open(row.result, context),
+            result_json=self.vault.open_bytes(row.result, context),
             answers=self.vault.open(row.answers, context),
         )
 

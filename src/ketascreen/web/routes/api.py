@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import date, datetime
 from typing import Any
 
@@ -51,31 +52,35 @@ class ScreeningCreated(ScreeningPublic):
     response_model=ScreeningCreated,
     responses={422: {"description": "Answers with problems, one entry per field."}},
 )
-def create_screening(
+async def create_screening(
     body: ScreeningCreate,
     state: StateDep,
     idempotency_key: str | None = Header(default=None, max_length=200),
 ) -> Response:
-    """Screen the answers and store the result; a repeated Idempotency-Key is a no-op."""
+    """Screen the answers and store the result; a repeated Idempotency-Key is a no-op.
+
+    Runs on the event loop: the work is a few hundred microseconds of CPU and one short
+    local transaction, cheaper than a hop to the thread pool.
+    """
     result = screen(
         body.answers, content=state.content, screening_date=body.screening_date
     )
-    stored, _created = state.repository.save(
+    # A repeat (same Idempotency-Key) gets the first screening back, result included.
+    stored, _ = state.repository.save(
         answers=body.answers, result=result, idempotency_key=idempotency_key
     )
-    created = ScreeningCreated.model_construct(
-        id=stored.id,
-        created_at=stored.created_at,
-        status=stored.status,
-        # A repeat (same Idempotency-Key) answers with the first screening's result.
-        result=result if _created else ScreeningResult.model_validate(stored.result),
-        access_token=state.repository.access_token(stored.id),
+    head = json.dumps(
+        {
+            "id": stored.id,
+            "created_at": stored.created_at.isoformat().replace("+00:00", "Z"),
+            "status": stored.status,
+            "access_token": state.repository.access_token(stored.id),
+        }
     )
-    # Serialised once here; the declared response model documents the shape.
+    # The stored result JSON is spliced in as is: serialised once, in one place.
+    body_bytes = head[:-1].encode() + b', "result": ' + stored.result_json + b"}"
     return Response(
-        created.model_dump_json(),
-        status_code=status.HTTP_201_CREATED,
-        media_type="application/json",
+        body_bytes, status_code=status.HTTP_201_CREATED, media_type="application/json"
     )
 
 
@@ -100,7 +105,7 @@ def read_screening(
                 id=stored.id,
                 created_at=stored.created_at,
                 status=stored.status,
-                result=ScreeningResult.model_validate(stored.result),
+                result=ScreeningResult.model_validate_json(stored.result_json),
             )
     session = request.cookies.get(COOKIE)
     staff = state.staff.session_user(session) if session else None

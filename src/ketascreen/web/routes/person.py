@@ -193,7 +193,7 @@ def result_page(
     stored = state.repository.get_with_token(screening_id, access)
     if stored is None:
         return _not_found(request)
-    result = ScreeningResult.model_validate(stored.result)
+    result = ScreeningResult.model_validate_json(stored.result_json)
     return _page(
         request,
         "result.html",
