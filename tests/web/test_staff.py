@@ -235,3 +235,33 @@ class TestReport:
         assert [e.action for e in store(client).audit_log() if e.target == sid].count(
             "screening.view"
         ) == 1
+
+
+class TestHistory:
+    """Re-screening the same person keeps the history."""
+
+    def test_same_person_reference_links_screenings(self, client: TestClient) -> None:
+        """Two screenings with one reference show each other; the reference is sealed."""
+        from sqlalchemy import text
+
+        def post(answers: dict[str, Any]) -> str:
+            body = {"answers": answers, "person_ref": "MRN-0042"}
+            sid: str = client.post("/api/v1/screenings", json=body).json()["id"]
+            return sid
+
+        first = post({"pregnant": "yes", "sex_at_birth": "female"})
+        second = post({"pregnant": "no", "sex_at_birth": "female"})
+        other = screened(client, {"age": 50})
+        login(client, account(client, "clinician"))
+        page = soup(client.get(f"/staff/screenings/{second}"))
+        links = [a["href"] for a in page.select("main a")]
+        assert f"/staff/screenings/{first}" in links
+        assert f"/staff/screenings/{other}" not in links
+        assert "MRN-0042" in page.get_text()
+        engine = client.app.state.ketascreen.repository.engine  # type: ignore[attr-defined]
+        with engine.connect() as conn:
+            rows = conn.execute(
+                text("SELECT person_ref, person_key FROM screenings")
+            ).all()
+        assert all(b"MRN-0042" not in bytes(r[0] or b"") for r in rows)
+        assert all("MRN-0042" not in (r[1] or "") for r in rows)

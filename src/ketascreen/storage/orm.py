@@ -30,6 +30,8 @@ class ScreeningRow(Base):
     token_hash: Mapped[str] = mapped_column(String(64))
     idempotency_key: Mapped[str | None] = mapped_column(String(200), unique=True)
     override_disposition: Mapped[str | None] = mapped_column(String(32))
+    person_key: Mapped[str | None] = mapped_column(String(64), index=True)
+    person_ref: Mapped[bytes | None] = mapped_column(LargeBinary)
 
 
 class AuditEvent(Base):

@@ -60,6 +60,13 @@ class Repository:
             b"ketascreen access token" + vault.key_id
         ).digest()
 
+    def person_key(self, person_ref: str) -> str:
+        """A keyed hash of a person reference: indexable, not reversible without the key."""
+        mac = hmac.new(
+            self._token_key, b"person:" + person_ref.strip().encode(), hashlib.sha256
+        )
+        return mac.hexdigest()
+
     def access_token(self, screening_id: str) -> str:
         """The private access token for a screening (derived, never stored in clear)."""
         mac = hmac.new(self._token_key, screening_id.encode(), hashlib.sha256).digest()
@@ -72,6 +79,7 @@ class Repository:
         result: ScreeningResult,
         idempotency_key: str | None = None,
         actor: str = "person",
+        person_ref: str | None = None,
     ) -> tuple[StoredScreening, bool]:
         """Store a screening and its audit entry in one transaction.
 
@@ -80,6 +88,8 @@ class Repository:
             result: the screening result.
             idempotency_key: a client key; a repeat returns the first screening.
             actor: who submitted it, for the audit log.
+            person_ref: the clinic's reference for the person (e.g. a record number);
+                screenings with the same reference form the person's history.
 
         Returns:
             The stored screening, and True if it was created now (False on a repeat).
@@ -106,6 +116,8 @@ class Repository:
             "token_hash": _digest(self.access_token(screening_id)),
             "idempotency_key": idempotency_key,
             "override_disposition": None,
+            "person_key": self.person_key(person_ref) if person_ref else None,
+            "person_ref": self.vault.seal(person_ref, context) if person_ref else None,
         }
         audit = {
             "at": now,

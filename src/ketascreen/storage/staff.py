@@ -299,7 +299,30 @@ class StaffStore:
                     .order_by(NoteRow.id)
                 )
             ]
+            history = []
+            if row.person_key:
+                history = [
+                    QueueEntry(
+                        r.id,
+                        _aware(r.created_at),
+                        r.disposition,
+                        r.override_disposition or r.disposition,
+                        r.status,
+                    )
+                    for r in session.scalars(
+                        select(ScreeningRow)
+                        .where(ScreeningRow.person_key == row.person_key)
+                        .where(ScreeningRow.id != row.id)
+                        .order_by(ScreeningRow.created_at.desc())
+                    )
+                ]
             return {
+                "history": history,
+                "person_ref": (
+                    self.repo.vault.open(row.person_ref, context)
+                    if row.person_ref
+                    else None
+                ),
                 "id": row.id,
                 "created_at": _aware(row.created_at),
                 "status": row.status,

@@ -27,6 +27,13 @@ class ScreeningCreate(BaseModel):
     screening_date: date | None = Field(
         default=None, description="Date of the screening; default today."
     )
+    person_ref: str | None = Field(
+        default=None,
+        max_length=200,
+        description="The clinic's reference for the person (e.g. a record number); "
+        "screenings with the same reference are shown together as the person's history. "
+        "Stored encrypted.",
+    )
 
 
 class ScreeningPublic(BaseModel):
@@ -67,7 +74,10 @@ async def create_screening(
     )
     # A repeat (same Idempotency-Key) gets the first screening back, result included.
     stored, _ = state.repository.save(
-        answers=body.answers, result=result, idempotency_key=idempotency_key
+        answers=body.answers,
+        result=result,
+        idempotency_key=idempotency_key,
+        person_ref=body.person_ref,
     )
     head = json.dumps(
         {
