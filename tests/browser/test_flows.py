@@ -67,11 +67,19 @@ def test_person_flow_on_a_phone(server: str, phone: Any) -> None:
     assert "eligible" not in text.lower()
     assert page.locator(".route").count() == 4
     check(page, "result")
+    page.get_by_role("link", name="Printable version").click()
+    page.wait_for_load_state()
+    check(page, "result-printable")
+    page.goto(server + "/s/not-a-real-link/about_you")
+    assert "could not find" in page.locator("h1").inner_text()
+    check(page, "link-not-found")
 
 
 def test_clinician_flow(server: str, browser: Any) -> None:
     """Sign in, triage the queue, open a screening, override with a reason."""
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    context = browser.new_context(
+        viewport={"width": 1280, "height": 900}, accept_downloads=True
+    )
     page = context.new_page()
     page.request.post(
         server + "/api/v1/screenings",
@@ -102,4 +110,8 @@ def test_clinician_flow(server: str, browser: Any) -> None:
     page.get_by_role("button", name="Override").click()
     page.wait_for_load_state()
     assert "Negative pregnancy test" in page.locator("main").inner_text()
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Download the clinician report (PDF)").click()
+    pdf = Path(download.value.path()).read_bytes()
+    assert pdf.startswith(b"%PDF")
     context.close()

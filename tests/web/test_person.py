@@ -182,3 +182,19 @@ class TestResult:
         client.post(f"/s/{token}/finish")
         repository = client.app.state.ketascreen.repository  # type: ignore[attr-defined]
         assert repository.count() == 1
+
+
+class TestExpiry:
+    """Old resume links stop working, kindly."""
+
+    def test_expired_link(self, client: TestClient) -> None:
+        """A draft untouched for longer than the lifetime gets a kind 'expired' page."""
+        from datetime import timedelta
+
+        token, path = start(client)
+        repository = client.app.state.ketascreen.repository  # type: ignore[attr-defined]
+        repository.draft_lifetime = timedelta(seconds=-1)
+        response = client.get(path)
+        assert response.status_code == 410
+        assert "This link has expired" in response.text
+        assert client.post(f"/s/{token}/finish").status_code == 410

@@ -9,7 +9,7 @@ import secrets
 import uuid
 from base64 import urlsafe_b64encode
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine, func, insert, select
@@ -21,6 +21,9 @@ from ketascreen.domain.types import SEVERITY
 from ketascreen.storage.crypto import Vault
 from ketascreen.storage.orm import AuditEvent, DraftRow, ScreeningRow
 
+#: A resume link stops working after this long without changes.
+DRAFT_LIFETIME = timedelta(days=30)
+
 
 @dataclass(frozen=True)
 class Draft:
@@ -29,6 +32,7 @@ class Draft:
     id: str
     answers: dict[str, Any]
     screening_id: str | None
+    expired: bool = False
 
 
 @dataclass(frozen=True)
@@ -56,6 +60,7 @@ class Repository:
         self.engine = engine
         self.vault = vault
         self.sessions = sessionmaker(engine, expire_on_commit=False)
+        self.draft_lifetime = DRAFT_LIFETIME
         self._token_key = hashlib.sha256(
             b"ketascreen access token" + vault.key_id
         ).digest()
@@ -186,7 +191,13 @@ class Repository:
             if row is None:
                 return None
             answers = self.vault.open(row.answers, row.id.encode())
-            return Draft(row.id, answers, row.screening_id)
+            updated = (
+                row.updated_at
+                if row.updated_at.tzinfo
+                else row.updated_at.replace(tzinfo=UTC)
+            )
+            expired = datetime.now(UTC) - updated > self.draft_lifetime
+            return Draft(row.id, answers, row.screening_id, expired)
 
     def save_draft(self, token: str, answers: dict[str, Any]) -> None:
         """Replace a draft's answers (one transaction)."""

@@ -38,8 +38,10 @@ def _page(
     return templates.TemplateResponse(request, name, context, status_code=status)
 
 
-def _not_found(request: Request) -> HTMLResponse:
-    return _page(request, "link_not_found.html", status=404)
+def _not_found(request: Request, expired: bool = False) -> HTMLResponse:
+    return _page(
+        request, "link_not_found.html", status=410 if expired else 404, expired=expired
+    )
 
 
 @router.get("/", response_class=HTMLResponse)
@@ -59,8 +61,8 @@ def start(state: StateDep) -> Response:
 def resume(request: Request, token: str, state: StateDep) -> Response:
     """Resume a draft at its first page."""
     draft = state.repository.draft(token)
-    if draft is None:
-        return _not_found(request)
+    if draft is None or draft.expired:
+        return _not_found(request, expired=draft is not None)
     facts = facts_of(state.content, draft.answers, _today())
     first = visible_sections(state.content, facts)[0]
     return RedirectResponse(f"/s/{token}/{first.id}", status_code=303)
@@ -72,8 +74,8 @@ def show_page(
 ) -> Response:
     """One page of the questionnaire."""
     draft = state.repository.draft(token)
-    if draft is None:
-        return _not_found(request)
+    if draft is None or draft.expired:
+        return _not_found(request, expired=draft is not None)
     if section_id == "finish":
         return _finish_page(request, token, draft.answers, state)
     facts = facts_of(state.content, draft.answers, _today())
@@ -89,8 +91,8 @@ async def save_page(
 ) -> Response:
     """Validate the page; keep what is valid; go on, go back, or show what to fix."""
     draft = state.repository.draft(token)
-    if draft is None:
-        return _not_found(request)
+    if draft is None or draft.expired:
+        return _not_found(request, expired=draft is not None)
     if section_id == "finish":
         return _submit(token, draft.answers, state)
     today = _today()
