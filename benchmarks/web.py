@@ -186,7 +186,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         proc, url = start_server(Path(tmp), args.server_workers)
         try:
+            # Warm up: every server process has started and loaded its content.
+            time.sleep(3)
             if use_wrk:
+                wrk_load(url, "/api/v1/echo", body, 2, args.workers)
                 echo = wrk_load(url, "/api/v1/echo", body, seconds, args.workers)
                 store = wrk_load(url, "/api/v1/screenings", body, seconds, args.workers)
             else:

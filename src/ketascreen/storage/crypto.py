@@ -1,6 +1,8 @@
 """Authenticated encryption at rest for answers and results (AES-256-GCM).
 
-Each value is stored as ``b"k1" + key id (8 bytes) + nonce (12 bytes) + ciphertext``.
+Each value is stored as ``b"k2" + key id (8 bytes) + nonce (12 bytes) + ciphertext``,
+where the plaintext is zlib-compressed JSON (results are large and repetitive, so this
+writes about a quarter of the bytes).
 The key id lets a future rotation re-encrypt rows written with an older key.
 The key comes from ``KETASCREEN_DATA_KEY`` (base64 of 32 bytes) or from a key file
 created on first run with mode 0600 in the data folder.
@@ -12,12 +14,13 @@ import base64
 import hashlib
 import json
 import os
+import zlib
 from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-_MAGIC = b"k1"
+_MAGIC = b"k2"
 
 
 class DataKeyError(Exception):
@@ -43,7 +46,8 @@ class Vault:
     def seal_bytes(self, plain: bytes, context: bytes) -> bytes:
         """Encrypt bytes (e.g. JSON already serialised), bound to ``context``."""
         nonce = os.urandom(12)
-        return _MAGIC + self.key_id + nonce + self._aead.encrypt(nonce, plain, context)
+        packed = zlib.compress(plain, 1)
+        return _MAGIC + self.key_id + nonce + self._aead.encrypt(nonce, packed, context)
 
     def open(self, blob: bytes, context: bytes) -> Any:
         """Decrypt a value sealed by :meth:`seal` with the same context."""
@@ -54,7 +58,7 @@ class Vault:
         if blob[:2] != _MAGIC or blob[2:10] != self.key_id:
             raise DataKeyError("stored data was sealed with a different key")
         nonce, body = blob[10:22], blob[22:]
-        return self._aead.decrypt(nonce, body, context)
+        return zlib.decompress(self._aead.decrypt(nonce, body, context))
 
 
 def load_key(env_value: str | None, key_file: Path) -> bytes:
