@@ -91,6 +91,16 @@ def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+def _entry(row: ScreeningRow) -> QueueEntry:
+    return QueueEntry(
+        row.id,
+        _aware(row.created_at),
+        row.disposition,
+        row.override_disposition or row.disposition,
+        row.status,
+    )
+
+
 def _user(row: UserRow) -> StaffUser:
     return StaffUser(row.id, row.email, row.name, row.role, row.disabled)
 
@@ -265,16 +275,7 @@ class StaffStore:
         with self.sessions.begin() as session:
             rows = list(session.scalars(query.limit(limit)))
             session.add(_audit(actor.email, "queue.view", "-", f"{len(rows)} rows"))
-            return [
-                QueueEntry(
-                    r.id,
-                    _aware(r.created_at),
-                    r.disposition,
-                    r.override_disposition or r.disposition,
-                    r.status,
-                )
-                for r in rows
-            ]
+            return [_entry(r) for r in rows]
 
     def screening(self, actor: StaffUser, screening_id: str) -> dict[str, Any] | None:
         """Everything stored about one screening, for staff; audited."""
@@ -302,13 +303,7 @@ class StaffStore:
             history = []
             if row.person_key:
                 history = [
-                    QueueEntry(
-                        r.id,
-                        _aware(r.created_at),
-                        r.disposition,
-                        r.override_disposition or r.disposition,
-                        r.status,
-                    )
+                    _entry(r)
                     for r in session.scalars(
                         select(ScreeningRow)
                         .where(ScreeningRow.person_key == row.person_key)
