@@ -127,3 +127,20 @@ class TestBadInput:
         paths = client.get("/openapi.json").json()["paths"]
         assert "/api/v1/screenings" in paths
         assert "/api/v1/screenings/{screening_id}" in paths
+
+
+class TestHeaders:
+    """Security headers on every response, pages and API alike."""
+
+    def test_security_headers(self, client: TestClient) -> None:
+        """CSP allows only this server; no framing, no sniffing, no referrer."""
+        for response in (
+            client.get("/"),
+            post(client, CALM),
+            client.get("/staff/login"),
+        ):
+            csp = response.headers["content-security-policy"]
+            assert "default-src 'self'" in csp
+            assert "frame-ancestors 'none'" in csp
+            assert response.headers["x-content-type-options"] == "nosniff"
+            assert response.headers["referrer-policy"] == "no-referrer"

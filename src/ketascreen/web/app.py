@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib.resources import files
+from typing import Any
 
 from fastapi import FastAPI, Request, status
 from fastapi.exceptions import RequestValidationError
@@ -112,19 +113,57 @@ def _add_error_handlers(app: FastAPI) -> None:
         )
 
 
+SECURITY_HEADERS = [
+    (
+        b"content-security-policy",
+        b"default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+        b"frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
+    ),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"x-frame-options", b"DENY"),
+]
+
+
 def _limit_body_size(app: FastAPI, limit: int) -> None:
-    @app.middleware("http")
-    async def _limit(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        length = request.headers.get("content-length")
-        if length is not None and length.isdigit() and int(length) > limit:
-            return JSONResponse(
-                {
-                    "detail": [
-                        {"field": "body", "message": f"larger than {limit} bytes"}
-                    ]
-                },
-                status_code=status.HTTP_413_CONTENT_TOO_LARGE,
-            )
-        return await call_next(request)
+    """Refuse oversized bodies and add security headers (a plain ASGI wrapper)."""
+    inner = app.build_middleware_stack
+
+    def build() -> Any:
+        downstream = inner()
+
+        async def wrapper(scope: Any, receive: Any, send: Any) -> None:
+            if scope["type"] != "http":
+                await downstream(scope, receive, send)
+                return
+            length = dict(scope["headers"]).get(b"content-length", b"")
+            if length.isdigit() and int(length) > limit:
+                response = JSONResponse(
+                    {
+                        "detail": [
+                            {"field": "body", "message": f"larger than {limit} bytes"}
+                        ]
+                    },
+                    status_code=status.HTTP_413_CONTENT_TOO_LARGE,
+                )
+                await response(scope, receive, _with_headers(send, scope))
+                return
+            await downstream(scope, receive, _with_headers(send, scope))
+
+        return wrapper
+
+    app.build_middleware_stack = build  # type: ignore[method-assign]
+
+
+def _with_headers(send: Any, scope: Any) -> Any:
+    https = scope.get("scheme") == "https"
+
+    async def sending(message: Any) -> None:
+        if message["type"] == "http.response.start":
+            headers = list(message.get("headers", [])) + SECURITY_HEADERS
+            if https:
+                headers.append((b"strict-transport-security", b"max-age=31536000"))
+            message = {**message, "headers": headers}
+        await send(message)
+
+    return sending
