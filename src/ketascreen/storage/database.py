@@ -37,7 +37,15 @@ def make_engine(url: str) -> Engine:
             cursor.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    # A short connect timeout: when the database is away, requests fail fast with 503
+    # instead of hanging (the JSON API's create route runs on the event loop).
+    return create_engine(
+        url,
+        pool_pre_ping=True,
+        pool_size=10,
+        max_overflow=20,
+        connect_args={"connect_timeout": 5},
+    )
 
 
 def alembic_config() -> Config:
