@@ -14,9 +14,8 @@ from tests.helpers import SCREENING_DATE, fired
 from ketascreen import screen
 from ketascreen.content.files import DATA
 from ketascreen.content.yamlio import parse_yaml
-from ketascreen.domain.types import SEVERITY, Level
 from ketascreen.errors import ContentError
-from ketascreen.rules.loader import Content, load_content, severity_of
+from ketascreen.rules.loader import Content, load_content
 
 MANIA = {"fact": "mania_now", "eq": "yes"}
 
@@ -237,15 +236,6 @@ class TestRules:
         assert "a ruleset that extends nothing needs ['crisis']" in str(
             failure(write_yaml(main, data))
         )
-
-    def test_severity_of(self, content: Content) -> None:
-        """A rule's severity follows its level, from info up to urgent safety."""
-        for cr in content.rules:
-            assert severity_of(cr.rule) == cr.severity == SEVERITY[cr.rule.level]
-        by_level = {cr.rule.level: severity_of(cr.rule) for cr in content.rules}
-        order = [by_level[level] for level in Level if level in by_level]
-        assert order == sorted(order, reverse=True)
-        assert len(set(order)) == len(order)
 
 
 class TestLayerChains:

@@ -381,8 +381,3 @@ def _inst_reference_problems(
         for key in inst.references
         if key not in references
     ]
-
-
-def severity_of(rule: Rule) -> int:
-    """Severity rank of a rule's level (higher is more severe)."""
-    return SEVERITY[rule.level]

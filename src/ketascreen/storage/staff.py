@@ -340,15 +340,6 @@ class StaffStore:
             session.add(self._note(screening_id, actor, "status", note, status=status))
             session.add(_audit(actor.email, "screening.status", screening_id, status))
 
-    def add_note(self, actor: StaffUser, screening_id: str, note: str) -> None:
-        """Add a note; audited."""
-        if not note.strip():
-            raise StaffError("the note is empty")
-        with self.sessions.begin() as session:
-            self._screening(session, screening_id)
-            session.add(self._note(screening_id, actor, "note", note))
-            session.add(_audit(actor.email, "screening.note", screening_id))
-
     def override(
         self, actor: StaffUser, screening_id: str, disposition: str, reason: str
     ) -> None:
