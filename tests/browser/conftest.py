@@ -39,13 +39,25 @@ def _free_port() -> int:
         return port
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """`ketascreen serve` on loopback with a fresh SQLite database and an admin."""
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """`ketascreen serve` on loopback with a fresh database (SQLite or PostgreSQL)."""
     data = tmp_path_factory.mktemp("server")
     port = _free_port()
+    database = {}
+    if request.param == "postgresql":
+        from tests.databases import fresh_database
+
+        database = {
+            "KETASCREEN_DATABASE_URL": fresh_database(
+                request.getfixturevalue("postgres")
+            )
+        }
     env = {
         **os.environ,
+        **database,
         "KETASCREEN_DATA_DIR": str(data),
         "KETASCREEN_DATA_KEY": base64.b64encode(os.urandom(32)).decode(),
         "KETASCREEN_ADMIN_EMAIL": "admin@clinic.test",
