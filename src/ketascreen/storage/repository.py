@@ -21,6 +21,16 @@ from ketascreen.domain.types import SEVERITY
 from ketascreen.storage.crypto import Vault
 from ketascreen.storage.orm import AuditEvent, DraftRow, ScreeningRow
 
+
+@dataclass(frozen=True)
+class Prepared:
+    """A sealed screening ready to write: its row, its audit entry, what to return."""
+
+    values: dict[str, Any]
+    audit: dict[str, Any]
+    stored: StoredScreening
+
+
 #: A resume link stops working after this long without changes.
 DRAFT_LIFETIME = timedelta(days=30)
 
@@ -103,6 +113,34 @@ class Repository:
             existing = self._by_idempotency_key(idempotency_key)
             if existing is not None:
                 return existing, False
+        prepared = self.prepare(
+            answers=answers,
+            result=result,
+            idempotency_key=idempotency_key,
+            actor=actor,
+            person_ref=person_ref,
+        )
+        try:
+            self.write([prepared])
+        except IntegrityError:
+            # Two identical submits raced; the first one won, so return it.
+            if idempotency_key:
+                existing = self._by_idempotency_key(idempotency_key)
+                if existing is not None:
+                    return existing, False
+            raise
+        return prepared.stored, True
+
+    def prepare(
+        self,
+        *,
+        answers: dict[str, Any],
+        result: ScreeningResult,
+        idempotency_key: str | None = None,
+        actor: str = "person",
+        person_ref: str | None = None,
+    ) -> Prepared:
+        """Seal a screening and build its rows, ready for :meth:`write`."""
         screening_id = str(uuid.uuid4())
         now = datetime.now(UTC)
         result_json = result.model_dump_json().encode()
@@ -131,18 +169,6 @@ class Repository:
             "target": screening_id,
             "detail": "",
         }
-        try:
-            # One transaction: the screening and its audit entry, or neither.
-            with self.engine.begin() as conn:
-                conn.execute(insert(ScreeningRow), [values])
-                conn.execute(insert(AuditEvent), [audit])
-        except IntegrityError:
-            # Two identical submits raced; the first one won, so return it.
-            if idempotency_key:
-                existing = self._by_idempotency_key(idempotency_key)
-                if existing is not None:
-                    return existing, False
-            raise
         stored = StoredScreening(
             id=screening_id,
             created_at=now,
@@ -151,7 +177,13 @@ class Repository:
             result_json=result_json,
             answers=answers,
         )
-        return stored, True
+        return Prepared(values, audit, stored)
+
+    def write(self, batch: list[Prepared]) -> None:
+        """Write screenings and their audit entries in one transaction (all or none)."""
+        with self.engine.begin() as conn:
+            conn.execute(insert(ScreeningRow), [p.values for p in batch])
+            conn.execute(insert(AuditEvent), [p.audit for p in batch])
 
     def get_with_token(self, screening_id: str, token: str) -> StoredScreening | None:
         """The screening if the token is its access token; None otherwise (no hints)."""

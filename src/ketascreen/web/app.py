@@ -36,6 +36,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.ketascreen = build_state(settings)
         yield
+        await app.state.ketascreen.writer.close()
         app.state.ketascreen.repository.engine.dispose()
 
     app = FastAPI(

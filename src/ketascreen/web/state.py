@@ -9,6 +9,7 @@ from ketascreen.rules.loader import Content
 from ketascreen.screening import get_content
 from ketascreen.storage.crypto import Vault, load_key
 from ketascreen.storage.database import make_engine, migrate
+from ketascreen.storage.group_commit import GroupWriter
 from ketascreen.storage.repository import Repository
 from ketascreen.storage.staff import StaffStore
 
@@ -21,6 +22,7 @@ class AppState:
     content: Content
     repository: Repository
     staff: StaffStore
+    writer: GroupWriter
 
 
 def build_state(settings: Settings) -> AppState:
@@ -39,7 +41,7 @@ def build_state(settings: Settings) -> AppState:
     repository = Repository(engine, vault)
     staff = StaffStore(repository)
     _first_admin(settings, staff)
-    return AppState(settings, get_content(), repository, staff)
+    return AppState(settings, get_content(), repository, staff, GroupWriter(repository))
 
 
 def _first_admin(settings: Settings, staff: StaffStore) -> None:

@@ -66,19 +66,26 @@ async def create_screening(
 ) -> Response:
     """Screen the answers and store the result; a repeated Idempotency-Key is a no-op.
 
-    Runs on the event loop: the work is a few hundred microseconds of CPU and one short
-    local transaction, cheaper than a hop to the thread pool.
+    Runs on the event loop; concurrent submissions share one transaction (group
+    commit), and each is answered only after its commit.
     """
     result = screen(
         body.answers, content=state.content, screening_date=body.screening_date
     )
-    # A repeat (same Idempotency-Key) gets the first screening back, result included.
-    stored, _ = state.repository.save(
-        answers=body.answers,
-        result=result,
-        idempotency_key=idempotency_key,
-        person_ref=body.person_ref,
-    )
+    if idempotency_key:
+        # A repeat (same Idempotency-Key) gets the first screening back, result included.
+        stored, _ = state.repository.save(
+            answers=body.answers,
+            result=result,
+            idempotency_key=idempotency_key,
+            person_ref=body.person_ref,
+        )
+    else:
+        prepared = state.repository.prepare(
+            answers=body.answers, result=result, person_ref=body.person_ref
+        )
+        await state.writer.submit(prepared)  # returns once committed
+        stored = prepared.stored
     head = json.dumps(
         {
             "id": stored.id,
