@@ -198,3 +198,28 @@ class TestExpiry:
         assert response.status_code == 410
         assert "This link has expired" in response.text
         assert client.post(f"/s/{token}/finish").status_code == 410
+
+
+class TestSafetyKept:
+    """Changing an earlier answer never loses a suicide-risk answer; results are final."""
+
+    def test_changed_item9_keeps_asq_answer(self, client: TestClient) -> None:
+        """ASQ 'yes' stays in the result even after item 9 is changed back to 0."""
+        token, path = start(client)
+        submit(client, path, CALM_PAGES["about_you"])
+        mood = {**CALM_PAGES["mood_now"], "phq9_9": "2"}
+        submit(client, f"/s/{token}/mood_now", mood)
+        submit(client, f"/s/{token}/mood_now", mood)  # past the page's own follow-up
+        submit(client, f"/s/{token}/safety", {"asq_1": "yes"})
+        submit(client, f"/s/{token}/mood_now", {**mood, "phq9_9": "0"})
+        result = client.post(f"/s/{token}/finish", follow_redirects=True)
+        page = soup(result)
+        assert page.find(class_="crisis") is not None
+        assert "988" in page.find(class_="crisis").get_text()
+
+    def test_submitted_draft_goes_to_result(self, client: TestClient) -> None:
+        """After 'See my result', the questionnaire link shows the result instead."""
+        token, _ = start(client)
+        first = client.post(f"/s/{token}/finish", follow_redirects=True)
+        again = client.get(f"/s/{token}/about_you", follow_redirects=True)
+        assert again.url.path == first.url.path

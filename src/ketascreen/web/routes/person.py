@@ -63,6 +63,8 @@ def resume(request: Request, token: str, state: StateDep) -> Response:
     draft = state.repository.draft(token)
     if draft is None or draft.expired:
         return _not_found(request, expired=draft is not None)
+    if draft.screening_id is not None:  # already submitted: show the result
+        return _to_result(draft.screening_id, state)
     facts = facts_of(state.content, draft.answers, _today())
     first = visible_sections(state.content, facts)[0]
     return RedirectResponse(f"/s/{token}/{first.id}", status_code=303)
@@ -76,6 +78,8 @@ def show_page(
     draft = state.repository.draft(token)
     if draft is None or draft.expired:
         return _not_found(request, expired=draft is not None)
+    if draft.screening_id is not None:  # already submitted: show the result
+        return _to_result(draft.screening_id, state)
     if section_id == "finish":
         return _finish_page(request, token, draft.answers, state)
     facts = facts_of(state.content, draft.answers, _today())
@@ -93,6 +97,8 @@ async def save_page(
     draft = state.repository.draft(token)
     if draft is None or draft.expired:
         return _not_found(request, expired=draft is not None)
+    if draft.screening_id is not None:  # already submitted: show the result
+        return _to_result(draft.screening_id, state)
     if section_id == "finish":
         return _submit(token, draft.answers, state)
     today = _today()
@@ -107,7 +113,8 @@ async def save_page(
         k: v for k, v in draft.answers.items() if k not in {i.id for i in view.items}
     }
     answers.update(page.answers)
-    answers = _drop_hidden(state, answers, today)
+    # Answers to questions that no longer show are kept on purpose: the engine reads
+    # every answer, and a suicide-risk answer must never be lost by changing another.
     state.repository.save_draft(token, answers)
     going_back = fields.get("action", [""])[0] == "back"
     if page.errors and not going_back:
@@ -126,17 +133,6 @@ async def save_page(
     if going_back and target is None:
         return RedirectResponse("/", status_code=303)
     return RedirectResponse(f"/s/{token}/{target or 'finish'}", status_code=303)
-
-
-def _drop_hidden(state: Any, answers: dict[str, Any], today: date) -> dict[str, Any]:
-    """Forget answers to questions that no longer apply (e.g. after changing a gate)."""
-    facts = facts_of(state.content, answers, today)
-    keep = {}
-    for key, value in answers.items():
-        item = state.content.form.items.get(key)
-        if item is None or item.show_if is None or item.show_if(facts) is not False:
-            keep[key] = value
-    return keep
 
 
 def _section_page(
@@ -174,6 +170,11 @@ def _finish_page(
         crisis=crisis_for(state.content, answers, _today()),
         title="Ready for your result",
     )
+
+
+def _to_result(screening_id: str, state: Any) -> Response:
+    access = state.repository.access_token(screening_id)
+    return RedirectResponse(f"/result/{screening_id}/{access}", status_code=303)
 
 
 def _submit(token: str, answers: dict[str, Any], state: Any) -> Response:
