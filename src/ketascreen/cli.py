@@ -293,6 +293,8 @@ def serve(
         typer.Option("--db", help="Database URL (also KETASCREEN_DATABASE_URL)."),
     ] = None,
     workers: Annotated[int, typer.Option(help="Server processes (one per core).")] = 1,
+    ruleset: RulesetOpt = None,
+    instrument: InstrumentOpt = None,
 ) -> None:
     """Serve the web app and JSON API (SQLite in your data folder by default)."""
     import uvicorn
@@ -302,12 +304,20 @@ def serve(
     from ketascreen.web.app import create_app
 
     try:
-        settings = Settings(database_url=db) if db else Settings()
+        overrides: dict[str, Any] = {}
+        if db:
+            overrides["database_url"] = db
+        if ruleset:
+            overrides["ruleset"] = ruleset
+        if instrument:
+            overrides["instruments"] = instrument
+        settings = Settings(**overrides)
     except ValidationError as exc:
         problems = [
             Problem("settings", str(e["msg"])) for e in exc.errors(include_url=False)
         ]
         _fail(problems, "Refusing to start:")
+    _content(settings.ruleset, settings.instruments)  # a bad clinic file fails here
     out.print(
         f"ketascreen serving on http://{host}:{port} (database: {_redact(settings)})"
     )

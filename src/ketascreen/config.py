@@ -5,6 +5,7 @@ It refuses to start with an unsafe configuration and says how to fix it.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Literal
 
@@ -40,6 +41,13 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(
         default=256_000, description="Largest request body accepted."
     )
+    ruleset: Path | None = Field(
+        default=None, description="A clinic ruleset file layered over the default."
+    )
+    instruments: list[str] = Field(
+        default_factory=list,
+        description="Extra instruments: bundled ids or licensed files (comma-separated).",
+    )
     admin_email: str | None = Field(
         default=None,
         description="First admin account, created at start if none exists.",
@@ -73,7 +81,8 @@ class Settings(BaseSettings):
                 continue
             if isinstance(value, SecretStr):
                 value = value.get_secret_value()
-            env[f"KETASCREEN_{name.upper()}"] = str(value)
+            text = json.dumps(value) if isinstance(value, list) else str(value)
+            env[f"KETASCREEN_{name.upper()}"] = text
         return env
 
     @property

@@ -95,3 +95,24 @@ class TestSettings:
         assert (
             settings.resolved_database_url == f"sqlite:///{tmp_path / 'ketascreen.db'}"
         )
+
+
+class TestSettingsForWorkers:
+    """Worker processes get the same settings through the environment."""
+
+    def test_round_trip(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        """as_environment() read back gives equal settings, lists and secrets included."""
+        key = base64.b64encode(os.urandom(32)).decode()
+        original = Settings(
+            data_dir=tmp_path,
+            data_key=key,
+            instruments=["pcl5", "mdq"],
+            ruleset=tmp_path / "c.yaml",
+        )
+        for name, value in original.as_environment().items():
+            monkeypatch.setenv(name, value)
+        again = Settings()
+        assert again.instruments == ["pcl5", "mdq"]
+        assert again.ruleset == tmp_path / "c.yaml"
+        assert again.data_key is not None
+        assert again.data_key.get_secret_value() == key

@@ -144,3 +144,36 @@ class TestHeaders:
             assert "frame-ancestors 'none'" in csp
             assert response.headers["x-content-type-options"] == "nosniff"
             assert response.headers["referrer-policy"] == "no-referrer"
+
+
+class TestClinicContent:
+    """The server uses a clinic's ruleset layer when configured."""
+
+    def test_server_with_clinic_ruleset(self, tmp_path: Any, database_url: str) -> None:
+        """KETASCREEN_RULESET layers the clinic's file; results record it."""
+        import base64
+        import os
+
+        from ketascreen.config import Settings
+        from ketascreen.web.app import create_app
+
+        layer = tmp_path / "clinic.yaml"
+        layer.write_text(
+            "schema_version: 1\nid: my-clinic\nversion: 0.2.0\ntitle: Clinic\n"
+            "extends: default\nparameters:\n  cardiovascular_bp_defer_systolic: {value: 150}\n",
+            encoding="utf-8",
+        )
+        settings = Settings(
+            database_url=database_url,
+            data_dir=tmp_path,
+            data_key=base64.b64encode(os.urandom(32)).decode(),
+            ruleset=layer,
+        )
+        env = settings.as_environment()
+        assert env["KETASCREEN_RULESET"] == str(layer)
+        with TestClient(create_app(settings)) as clinic:
+            body = post(clinic, {"bp_systolic": 150, "bp_diastolic": 80}).json()
+        assert body["result"]["ruleset_version"] == "default@1.0.0 > my-clinic@0.2.0"
+        assert "cardiovascular.bp_high_measured" in {
+            f["rule_id"] for f in body["result"]["findings"]
+        }

@@ -41,7 +41,8 @@ def build_state(settings: Settings) -> AppState:
     repository = Repository(engine, vault)
     staff = StaffStore(repository)
     _first_admin(settings, staff)
-    return AppState(settings, get_content(), repository, staff, GroupWriter(repository))
+    content = get_content(settings.ruleset, settings.instruments)
+    return AppState(settings, content, repository, staff, GroupWriter(repository))
 
 
 def _first_admin(settings: Settings, staff: StaffStore) -> None:
