@@ -131,6 +131,7 @@ class TestCrisis:
         assert crisis is not None
         assert crisis["role"] == "alert"
         assert "988" in crisis.get_text()
+        assert crisis.find("a", href="tel:988") is not None  # one tap on a phone
         # The same page may first ask its own follow-up (how hard things have been);
         # the safety questions come next, still with crisis help at the top.
         if page.find("h1").get_text() != "Your safety":

@@ -117,6 +117,7 @@ class CrisisResource(_Frozen):
     name: str
     contact: str
     detail: str
+    link: str | None = None
 
 
 class Crisis(_Frozen):

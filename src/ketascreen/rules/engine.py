@@ -417,7 +417,7 @@ def _crisis(
         clinician_note=spec.clinician_note.strip(),
         resources=tuple(
             CrisisResource.model_construct(
-                name=r.name, contact=r.contact, detail=r.detail
+                name=r.name, contact=r.contact, detail=r.detail, link=r.link
             )
             for r in spec.resources
         ),

@@ -77,6 +77,11 @@ class CrisisResourceContent(ContentModel):
     name: str
     contact: str
     detail: str
+    link: str | None = Field(
+        default=None,
+        pattern=r"^(tel|sms):",
+        description="tel: or sms: link for phones.",
+    )
 
 
 class CrisisContent(ContentModel):
