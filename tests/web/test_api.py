@@ -68,6 +68,24 @@ class TestCreateAndRead:
         assert b"secret words" not in blob
         assert b"bp_systolic" not in blob
 
+    def test_token_not_derivable_from_the_database(self, client: TestClient) -> None:
+        """The key id stored in clear in each sealed value does not give the token away."""
+        import hashlib
+        import hmac
+        from base64 import urlsafe_b64encode
+
+        from sqlalchemy import text
+
+        body = post(client, CALM).json()
+        with repo(client).engine.connect() as conn:
+            blob = bytes(
+                conn.execute(text("SELECT result FROM screenings")).scalar_one()
+            )
+        key_id = blob[2:10]  # what anyone reading the database can see
+        guess_key = hashlib.sha256(b"ketascreen access token" + key_id).digest()
+        guess = hmac.new(guess_key, body["id"].encode(), hashlib.sha256).digest()
+        assert urlsafe_b64encode(guess).decode().rstrip("=") != body["access_token"]
+
     def test_audited(self, client: TestClient) -> None:
         """Creating and reading a screening are both in the audit log."""
         body = post(client, CALM).json()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import json
 import os
 import zlib
@@ -36,7 +37,17 @@ class Vault:
                 "the data key must be 32 bytes (base64 of 32 random bytes)"
             )
         self._aead = AESGCM(key)
+        self._key = key
         self.key_id = hashlib.sha256(key).digest()[:8]
+
+    def subkey(self, purpose: bytes) -> bytes:
+        """A key for another purpose (e.g. access tokens), derived from the secret key.
+
+        Never derive from ``key_id``: it is stored in clear in every sealed value.
+        """
+        return hmac.new(
+            self._key, b"ketascreen subkey:" + purpose, hashlib.sha256
+        ).digest()
 
     def seal(self, value: Any, context: bytes) -> bytes:
         """Encrypt a JSON-serialisable value, bound to ``context`` (e.g. the row id)."""

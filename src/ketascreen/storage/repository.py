@@ -71,15 +71,12 @@ class Repository:
         self.vault = vault
         self.sessions = sessionmaker(engine, expire_on_commit=False)
         self.draft_lifetime = DRAFT_LIFETIME
-        self._token_key = hashlib.sha256(
-            b"ketascreen access token" + vault.key_id
-        ).digest()
+        self._token_key = vault.subkey(b"access token")
+        self._person_key = vault.subkey(b"person reference")
 
     def person_key(self, person_ref: str) -> str:
         """A keyed hash of a person reference: indexable, not reversible without the key."""
-        mac = hmac.new(
-            self._token_key, b"person:" + person_ref.strip().encode(), hashlib.sha256
-        )
+        mac = hmac.new(self._person_key, person_ref.strip().encode(), hashlib.sha256)
         return mac.hexdigest()
 
     def access_token(self, screening_id: str) -> str:
