@@ -12,6 +12,7 @@ from fastapi.templating import Jinja2Templates
 
 from ketascreen.domain.outcome import ScreeningResult
 from ketascreen.screening import screen
+from ketascreen.storage.repository import Draft
 from ketascreen.web.deps import StateDep
 from ketascreen.web.forms import read_page
 from ketascreen.web.pages import (
@@ -60,11 +61,9 @@ def start(state: StateDep) -> Response:
 @router.get("/s/{token}")
 def resume(request: Request, token: str, state: StateDep) -> Response:
     """Resume a draft at its first page."""
-    draft = state.repository.draft(token)
-    if draft is None or draft.expired:
-        return _not_found(request, expired=draft is not None)
-    if draft.screening_id is not None:  # already submitted: show the result
-        return _to_result(draft.screening_id, state)
+    draft = _open_draft(request, token, state)
+    if isinstance(draft, Response):
+        return draft
     facts = facts_of(state.content, draft.answers, _today())
     first = visible_sections(state.content, facts)[0]
     return RedirectResponse(f"/s/{token}/{first.id}", status_code=303)
@@ -75,11 +74,9 @@ def show_page(
     request: Request, token: str, section_id: str, state: StateDep
 ) -> Response:
     """One page of the questionnaire."""
-    draft = state.repository.draft(token)
-    if draft is None or draft.expired:
-        return _not_found(request, expired=draft is not None)
-    if draft.screening_id is not None:  # already submitted: show the result
-        return _to_result(draft.screening_id, state)
+    draft = _open_draft(request, token, state)
+    if isinstance(draft, Response):
+        return draft
     if section_id == "finish":
         return _finish_page(request, token, draft.answers, state)
     facts = facts_of(state.content, draft.answers, _today())
@@ -94,11 +91,9 @@ async def save_page(
     request: Request, token: str, section_id: str, state: StateDep
 ) -> Response:
     """Validate the page; keep what is valid; go on, go back, or show what to fix."""
-    draft = state.repository.draft(token)
-    if draft is None or draft.expired:
-        return _not_found(request, expired=draft is not None)
-    if draft.screening_id is not None:  # already submitted: show the result
-        return _to_result(draft.screening_id, state)
+    draft = _open_draft(request, token, state)
+    if isinstance(draft, Response):
+        return draft
     if section_id == "finish":
         return _submit(token, draft.answers, state)
     today = _today()
@@ -170,6 +165,16 @@ def _finish_page(
         crisis=crisis_for(state.content, answers, _today()),
         title="Ready for your result",
     )
+
+
+def _open_draft(request: Request, token: str, state: Any) -> Draft | Response:
+    """The draft for a link, or the page to show instead (unknown, expired, submitted)."""
+    draft: Draft | None = state.repository.draft(token)
+    if draft is None or draft.expired:
+        return _not_found(request, expired=draft is not None)
+    if draft.screening_id is not None:  # already submitted: show the result
+        return _to_result(draft.screening_id, state)
+    return draft
 
 
 def _to_result(screening_id: str, state: Any) -> Response:
