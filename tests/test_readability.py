@@ -29,6 +29,11 @@ def patient_texts(content: Content) -> list[tuple[str, str]]:
         texts += [(f"disposition {name} step", s) for s in d.next_steps]
     texts.append(("crisis", content.crisis.message))
     texts.append(("crisis urgent", content.crisis.urgent_message))
+    texts.append(("crisis reminder", content.crisis.reminder))
+    texts += [
+        (f"effect {k}", "For you, this form " + v)
+        for k, v in content.routes.effect_words.items()
+    ]
     texts.append(("incomplete", content.incomplete.patient_message))
     texts.append(("incomplete summary", content.incomplete.patient_summary))
     for route in content.routes.routes:

@@ -119,6 +119,11 @@ class TestRouteWeights:
             "schema_version": 1,
             "id": "routes",
             "version": "1",
+            "effect_words": {
+                "contraindicated": "a",
+                "weighs_against": "b",
+                "extra_care": "c",
+            },
             "routes": [
                 {
                     "id": "iv",

@@ -50,6 +50,10 @@ class Route(ContentModel):
 class RoutesFile(FileHeader):
     """All routes."""
 
+    effect_words: dict[Effect, str] = Field(
+        description="How each effect is said to the person: 'For you, this form ...'."
+    )
+
     preference_item: str | None = Field(
         default=None, description="Questionnaire item holding the person's preferences."
     )

@@ -91,6 +91,9 @@ class RouteConsideration(_Frozen):
     """How this person's findings weigh on one form of ketamine."""
 
     effect: str = Field(description="contraindicated, weighs_against or extra_care.")
+    effect_words: str = Field(
+        default="", description="The effect in the person's words."
+    )
     rule_ids: tuple[str, ...]
     patient_note: str
     clinician_note: str
@@ -145,6 +148,9 @@ class ScreeningResult(_Frozen):
     next_steps: tuple[str, ...]
     instrument_scores: tuple[InstrumentScore, ...]
     unknowns: tuple[Unknown, ...]
+    safety_reminder: str = Field(
+        default="", description="Where to get help if unsafe (from the crisis content)."
+    )
     unanswered_summary: str | None = Field(
         default=None,
         description="One kind sentence about the areas left blank, if any.",

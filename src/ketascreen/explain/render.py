@@ -13,11 +13,8 @@ from typing import Any
 from ketascreen.domain.outcome import Crisis, ScreeningResult
 from ketascreen.domain.types import Disposition, Level
 
-_EFFECT_WORDS = {
-    "contraindicated": "is not an option right now",
-    "weighs_against": "may be a less good fit",
-    "extra_care": "would need extra care",
-}
+#: Most severe first; decides which effect a route's summary line names.
+_EFFECT_ORDER = ("contraindicated", "weighs_against", "extra_care")
 _FOOTER = (
     "This screening is not a diagnosis. A clinician makes the decision with you, "
     "and the choice to start, wait or say no is always yours."
@@ -81,7 +78,7 @@ def render_patient(result: ScreeningResult) -> str:
     if any(u.measured_at_clinic for u in result.unknowns) and not urgent:
         lines += ["Your clinic will also check things like your blood pressure.", ""]
     if result.crisis is None:
-        lines += ["If you ever feel unsafe, call or text 988, or call 911.", ""]
+        lines += [result.safety_reminder, ""]
     lines.append(_FOOTER)
     return "\n".join(lines).strip() + "\n"
 
@@ -93,9 +90,9 @@ def _patient_routes(result: ScreeningResult) -> list[str]:
         notes = dict.fromkeys(c.patient_note for c in route.considerations)
         if notes:
             worst = min(
-                route.considerations, key=lambda c: list(_EFFECT_WORDS).index(c.effect)
+                route.considerations, key=lambda c: _EFFECT_ORDER.index(c.effect)
             )
-            lines.append(f"For you, this form {_EFFECT_WORDS[worst.effect]}:")
+            lines.append(f"For you, this form {worst.effect_words}:")
             lines += [f"- {note}" for note in notes]
             lines.append("")
     return lines

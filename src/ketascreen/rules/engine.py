@@ -127,6 +127,7 @@ def evaluate(content: Content, facts: FactSet, screening_date: date) -> Screenin
         ),
         unknowns=unknowns,
         unanswered_summary=unanswered,
+        safety_reminder=content.crisis.reminder,
         ruleset_version=content.ruleset_version,
         ruleset_hash=content.content_hash,
         questionnaire_version=f"{content.form.id}@{content.form.version}",
@@ -449,6 +450,7 @@ def _routes(
                 considerations.append(
                     RouteConsideration.model_construct(
                         effect=weight.effect,
+                        effect_words=content.routes.effect_words[weight.effect],
                         rule_ids=tuple(dict.fromkeys(hits)),
                         patient_note=weight.patient_note.strip(),
                         clinician_note=weight.clinician_note.strip(),

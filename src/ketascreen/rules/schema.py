@@ -93,6 +93,9 @@ class CrisisContent(ContentModel):
     )
     message: str = Field(description="Shown with any other suicide-risk finding.")
     resources: list[CrisisResourceContent] = Field(min_length=1)
+    reminder: str = Field(
+        description="One line shown at the foot of every page and summary (local numbers)."
+    )
     clinician_note: str
 
 

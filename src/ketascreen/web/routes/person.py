@@ -24,7 +24,16 @@ from ketascreen.web.pages import (
 )
 
 router = APIRouter(include_in_schema=False)
-templates = Jinja2Templates(directory=str(files("ketascreen.web") / "templates"))
+
+
+def _site(request: Request) -> dict[str, Any]:
+    """What every page shows: the safety line, from the clinic's crisis content."""
+    return {"safety_reminder": request.app.state.ketascreen.content.crisis.reminder}
+
+
+templates = Jinja2Templates(
+    directory=str(files("ketascreen.web") / "templates"), context_processors=[_site]
+)
 templates.env.trim_blocks = True
 templates.env.lstrip_blocks = True
 
