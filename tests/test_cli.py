@@ -271,5 +271,15 @@ class TestUsers:
         )
         assert short.returncode == 2
         assert "at least 12 characters" in short.stderr
+        long_email = run(
+            "add",
+            "x" * 300 + "@clinic.test",
+            "--role",
+            "clinician",
+            "--password-stdin",
+            stdin="a long enough password\n",
+        )
+        assert long_email.returncode == 2
+        assert "at most 200 characters" in long_email.stderr
         assert run("disable", "doc@clinic.test").returncode == 0
         assert "yes" in run("list").stdout

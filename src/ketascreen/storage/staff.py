@@ -120,6 +120,10 @@ class StaffStore:
             raise StaffError(f"role must be one of {', '.join(ROLES)}")
         _check_password(password)
         email = email.strip().lower()
+        if "@" not in email or len(email) > 200 or len(name) > 200:
+            raise StaffError(
+                "give an email address (and name) of at most 200 characters"
+            )
         with self.sessions.begin() as session:
             if session.scalars(select(UserRow).where(UserRow.email == email)).first():
                 raise StaffError(f"an account for {email} already exists")
