@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import base64
+import json
 import os
 import stat
+import zlib
 from pathlib import Path
 
 import pytest
+import zstandard
 from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from pydantic import ValidationError
 from sqlalchemy import inspect
 
@@ -59,6 +63,28 @@ class TestVault:
         blob[-1] ^= 1
         with pytest.raises(InvalidTag):
             vault.open(bytes(blob), b"x")
+
+    def test_compressed_with_zstandard(self) -> None:
+        """New values are Zstandard inside AES-GCM ("k3"); a large result shrinks."""
+        key = os.urandom(32)
+        vault = Vault(key)
+        value = {"findings": ["the same long sentence about blood pressure"] * 200}
+        blob = vault.seal(value, b"row")
+        assert blob[:2] == b"k3"
+        assert len(blob) < len(json.dumps(value)) / 10
+        packed = AESGCM(key).decrypt(blob[10:22], blob[22:], b"row")
+        assert json.loads(zstandard.ZstdDecompressor().decompress(packed)) == value
+
+    def test_reads_values_sealed_with_zlib(self) -> None:
+        """Values written by earlier builds ("k2", zlib inside AES-GCM) still open."""
+        key = os.urandom(32)
+        vault = Vault(key)
+        nonce = os.urandom(12)
+        packed = zlib.compress(json.dumps({"age": 41}).encode())
+        blob = b"k2" + vault.key_id + nonce + AESGCM(key).encrypt(nonce, packed, b"r")
+        assert vault.open(blob, b"r") == {"age": 41}
+        with pytest.raises(InvalidTag):
+            vault.open(blob, b"other row")
 
     def test_key_file_created_private(self, tmp_path: Path) -> None:
         """The first run writes a 0600 key file; later runs read the same key."""

@@ -29,6 +29,7 @@ class Prepared:
     values: dict[str, Any]
     audit: dict[str, Any]
     stored: StoredScreening
+    access_token: str
 
 
 #: A resume link stops working after this long without changes.
@@ -142,6 +143,7 @@ class Repository:
         now = datetime.now(UTC)
         result_json = result.model_dump_json().encode()
         context = screening_id.encode()
+        token = self.access_token(screening_id)
         values = {
             "id": screening_id,
             "created_at": now,
@@ -153,7 +155,7 @@ class Repository:
             "questionnaire_version": result.questionnaire_version,
             "answers": self.vault.seal(answers, context),
             "result": self.vault.seal_bytes(result_json, context),
-            "token_hash": _digest(self.access_token(screening_id)),
+            "token_hash": _digest(token),
             "idempotency_key": idempotency_key,
             "override_disposition": None,
             "person_key": self.person_key(person_ref) if person_ref else None,
@@ -174,7 +176,7 @@ class Repository:
             result_json=result_json,
             answers=answers,
         )
-        return Prepared(values, audit, stored)
+        return Prepared(values, audit, stored, token)
 
     def write(self, batch: list[Prepared]) -> None:
         """Write screenings and their audit entries in one transaction (all or none)."""

@@ -9,7 +9,7 @@ from fastapi import Depends, Request
 from ketascreen.web.state import AppState
 
 
-def get_state(request: Request) -> AppState:
+async def get_state(request: Request) -> AppState:
     """The app state stored on startup."""
     state: AppState = request.app.state.ketascreen
     return state

@@ -80,18 +80,19 @@ async def create_screening(
             idempotency_key=idempotency_key,
             person_ref=body.person_ref,
         )
+        token = state.repository.access_token(stored.id)
     else:
         prepared = state.repository.prepare(
             answers=body.answers, result=result, person_ref=body.person_ref
         )
         await state.writer.submit(prepared)  # returns once committed
-        stored = prepared.stored
+        stored, token = prepared.stored, prepared.access_token
     head = json.dumps(
         {
             "id": stored.id,
             "created_at": stored.created_at.isoformat().replace("+00:00", "Z"),
             "status": stored.status,
-            "access_token": state.repository.access_token(stored.id),
+            "access_token": token,
         }
     )
     # The stored result JSON is spliced in as is: serialised once, in one place.
