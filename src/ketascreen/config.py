@@ -56,6 +56,11 @@ class Settings(BaseSettings):
         default=None,
         description="Password for the first admin (at least 12 characters).",
     )
+    cds_jwt_issuers: dict[str, Path] = Field(
+        default_factory=dict,
+        description="CDS Hooks callers allowed in, as JSON: issuer to the PEM file of "
+        "its public key. Empty (the default, for local use): no JWT is checked.",
+    )
 
     @model_validator(mode="after")
     def _safe(self) -> Settings:
@@ -81,7 +86,9 @@ class Settings(BaseSettings):
                 continue
             if isinstance(value, SecretStr):
                 value = value.get_secret_value()
-            text = json.dumps(value) if isinstance(value, list) else str(value)
+            if isinstance(value, dict):
+                value = {k: str(v) for k, v in value.items()}
+            text = json.dumps(value) if isinstance(value, list | dict) else str(value)
             env[f"KETASCREEN_{name.upper()}"] = text
         return env
 

@@ -37,6 +37,11 @@ class Response(ContentModel):
     score: float | None = Field(
         default=None, description="Points; defaults to the value when it is a number."
     )
+    loinc: str | None = Field(
+        default=None,
+        pattern=r"^LA\d{1,8}-\d$",
+        description="LOINC answer code (LA...), when one is known.",
+    )
 
     @property
     def points(self) -> float | None:

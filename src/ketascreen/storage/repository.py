@@ -253,6 +253,13 @@ class Repository:
                 row.screening_id = stored.id
         return stored
 
+    def audit(self, actor: str, action: str, target: str, detail: str = "") -> None:
+        """Append one entry to the audit log (its own transaction)."""
+        with self.sessions.begin() as session:
+            entry = _audit(actor, action, target, datetime.now(UTC))
+            entry.detail = detail
+            session.add(entry)
+
     def audit_events(self, target: str) -> list[AuditEvent]:
         """Audit entries for one target, oldest first."""
         with self.sessions() as session:

@@ -17,7 +17,7 @@ from ketascreen import __version__
 from ketascreen.config import Settings
 from ketascreen.errors import InputError
 from ketascreen.web.auth import CsrfFailed, LoginRequired
-from ketascreen.web.routes import api, person, staff
+from ketascreen.web.routes import api, cds_hooks, person, staff
 from ketascreen.web.state import build_state
 
 
@@ -48,6 +48,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(api.router)
     app.include_router(person.router)
     app.include_router(staff.router)
+    app.include_router(cds_hooks.router)
     app.mount(
         "/static",
         StaticFiles(directory=str(files("ketascreen.web") / "static")),
