@@ -283,3 +283,54 @@ class TestUsers:
         assert "at most 200 characters" in long_email.stderr
         assert run("disable", "doc@clinic.test").returncode == 0
         assert "yes" in run("list").stdout
+
+
+class TestFhir:
+    """FHIR in and out on the command line."""
+
+    def test_bundle_out(self) -> None:
+        """--format fhir prints a valid Bundle with a DetectedIssue per finding."""
+        from fhir.resources.R4B.bundle import Bundle
+
+        answers = json.dumps({"age": 30, "pregnant": "yes"})
+        done = cli("screen", "--answers", "-", "--format", "fhir", stdin=answers)
+        assert done.returncode == 0, done.stderr
+        bundle = json.loads(done.stdout)
+        Bundle.model_validate(bundle)
+        kinds = [e["resource"]["resourceType"] for e in bundle["entry"]]
+        assert "RiskAssessment" in kinds
+        assert "DetectedIssue" in kinds
+
+    def test_record_in(self) -> None:
+        """Record resources screen; an unknown code is reported as not used."""
+        record = [
+            {
+                "resourceType": "Observation",
+                "id": "preg",
+                "status": "final",
+                "code": {"coding": [{"system": "http://loinc.org", "code": "82810-3"}]},
+                "valueCodeableConcept": {
+                    "coding": [{"system": "http://snomed.info/sct", "code": "77386006"}]
+                },
+            },
+            {
+                "resourceType": "Condition",
+                "id": "c9",
+                "subject": {"reference": "Patient/p"},
+                "code": {"coding": [{"system": "http://snomed.info/sct", "code": "1"}]},
+            },
+        ]
+        done = cli(
+            "screen", "--answers", "-", "--format", "json", stdin=json.dumps(record)
+        )
+        assert done.returncode == 0, done.stderr
+        rules = [f["rule_id"] for f in json.loads(done.stdout)["findings"]]
+        assert "pregnancy.pregnant" in rules
+        assert "not used: Condition/c9" in done.stderr
+
+    def test_invalid_fhir_exits_2(self) -> None:
+        """A malformed QuestionnaireResponse names the field and exits with 2."""
+        body = {"resourceType": "QuestionnaireResponse", "status": "nonsense"}
+        done = cli("screen", "--answers", "-", stdin=json.dumps(body))
+        assert done.returncode == 2
+        assert "QuestionnaireResponse.status" in done.stderr

@@ -33,3 +33,12 @@ def test_ci_runs_the_readme_test_command() -> None:
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
     assert "./scripts/test" in readme
     assert "exec ./scripts/test" in ci
+
+
+def test_every_setting_is_documented() -> None:
+    """Each KETASCREEN_* setting appears in docs/deployment.md."""
+    from ketascreen.config import Settings
+
+    docs = (ROOT / "docs" / "deployment.md").read_text(encoding="utf-8")
+    for name in Settings.model_fields:
+        assert f"KETASCREEN_{name.upper()}" in docs, name

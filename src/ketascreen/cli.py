@@ -20,8 +20,10 @@ from rich.console import Console
 from rich.markdown import Markdown
 from rich.table import Table
 
+from ketascreen.domain.outcome import ScreeningResult
 from ketascreen.errors import ContentError, InputError, Problem
 from ketascreen.explain.render import render_clinician, render_json, render_patient
+from ketascreen.interop.intake import read_input
 from ketascreen.interview import run_interview
 from ketascreen.rules.report import check_content, ruleset_markdown
 from ketascreen.screening import get_content
@@ -43,6 +45,7 @@ class Format(StrEnum):
     text = "text"
     json = "json"
     markdown = "markdown"
+    fhir = "fhir"
 
 
 class Audience(StrEnum):
@@ -57,6 +60,7 @@ class ListFormat(StrEnum):
 
     text = "text"
     json = "json"
+    fhir = "fhir"
 
 
 RulesetOpt = Annotated[
@@ -111,6 +115,20 @@ def _read_answers(source: str) -> Any:
         )
 
 
+def _machine_output(
+    result: ScreeningResult, answers: dict[str, Any], content: Any, fmt: Format
+) -> str:
+    if fmt == Format.json:
+        return render_json(result)
+    from ketascreen.interop.results import result_bundle  # FHIR models: load on use
+
+    instruments = {key: c.file for key, c in content.instruments.items()}
+    bundle = result_bundle(
+        result, answers=answers, form=content.form, instruments=instruments
+    )
+    return json.dumps(bundle, indent=2, ensure_ascii=False)
+
+
 @app.command()
 def screen(
     answers: Annotated[
@@ -138,11 +156,14 @@ def screen(
     except ValueError:
         _fail([Problem("--date", f"expected YYYY-MM-DD, got {on!r}")], "Bad option")
     try:
-        result = run_screen(data, content=content, screening_date=when)
+        intake = read_input(data, content, screening_date=when)
+        result = run_screen(intake.answers, content=content, screening_date=when)
     except InputError as exc:
         _fail(exc.problems, "The answers have problems; nothing was screened:")
-    if fmt == Format.json:
-        sys.stdout.write(render_json(result) + "\n")
+    for problem in intake.not_used:
+        err.print(f"not used: {problem}", highlight=False, markup=False)
+    if fmt in (Format.json, Format.fhir):
+        sys.stdout.write(_machine_output(result, intake.answers, content, fmt) + "\n")
         return
     text = (
         render_patient(result)
@@ -164,6 +185,12 @@ def questionnaire(
     """List the questionnaire items (ids, types, options and when each is asked)."""
     content = _content(ruleset, instrument)
     form = content.form
+    if fmt == ListFormat.fhir:
+        from ketascreen.interop.questionnaire import questionnaire_resource
+
+        resource = questionnaire_resource(form)
+        sys.stdout.write(json.dumps(resource, indent=2, ensure_ascii=False) + "\n")
+        return
     if fmt == ListFormat.json:
         payload = {
             "id": form.id,

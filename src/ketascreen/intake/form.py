@@ -61,6 +61,8 @@ class FormItem:
     """For plain number items: the inclusive range a number may take."""
     multi_codes: frozenset[str] = frozenset()
     exclusive_codes: frozenset[str] = frozenset()
+    condition: Condition | None = None
+    """The source of ``show_if`` (``{param: NAME}`` unresolved), for adapters."""
 
     def visible(self, facts: Mapping[str, Any]) -> bool:
         """Whether to ask this item given the facts so far (unknown gate: ask)."""
@@ -104,6 +106,10 @@ class Form:
     vocabulary: Vocabulary
     coded: Mapping[str, Mapping[Any, str | int]] = field(default_factory=dict)
     """Item id to its exact accepted spellings, for coded items (validation fast path)."""
+    instruments: Mapping[str, InstrumentFile] = field(default_factory=dict)
+    """The instrument files the form was built from (codes and wording, for adapters)."""
+    params: Mapping[str, float] = field(default_factory=dict)
+    """The parameter values the display conditions were compiled with."""
 
 
 _SPELLINGS: dict[str, tuple[str, ...]] = {
@@ -174,6 +180,8 @@ def build_form(
         external,
         vocab,
         {item.id: item.accept for item in items.values() if item.accept},
+        dict(instruments),
+        dict(params),
     )
 
 
@@ -232,6 +240,7 @@ def _section(
                     audience=section.audience,
                     instrument=inst.id,
                     derive_months_ago=False,
+                    condition=cond,
                 )
             )
     return FormSection(
@@ -266,6 +275,7 @@ def _own_item(
         audience=item.audience if item.audience != "person" else section.audience,
         instrument=None,
         derive_months_ago=item.derive_months_ago,
+        condition=cond,
     )
 
 

@@ -16,8 +16,9 @@ from sqlalchemy.exc import OperationalError
 from ketascreen import __version__
 from ketascreen.config import Settings
 from ketascreen.errors import InputError
+from ketascreen.interop.outcome import FhirError, operation_outcome
 from ketascreen.web.auth import CsrfFailed, LoginRequired
-from ketascreen.web.routes import api, cds_hooks, person, staff
+from ketascreen.web.routes import api, cds_hooks, fhir, person, staff
 from ketascreen.web.state import build_state
 
 
@@ -49,6 +50,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(person.router)
     app.include_router(staff.router)
     app.include_router(cds_hooks.router)
+    app.include_router(fhir.router)
     app.mount(
         "/static",
         StaticFiles(directory=str(files("ketascreen.web") / "static")),
@@ -63,9 +65,22 @@ def _problem(status_code: int, problems: list[dict[str, str]]) -> JSONResponse:
     return JSONResponse({"detail": problems}, status_code=status_code)
 
 
+def _operation_outcome(exc: InputError) -> JSONResponse:
+    """FHIR endpoints answer errors with an OperationOutcome: 400 for FHIR that is
+    malformed, 422 for well-formed FHIR whose answers fail validation."""
+    code = 400 if isinstance(exc, FhirError) else 422
+    return JSONResponse(
+        operation_outcome(exc.problems),
+        status_code=code,
+        media_type="application/fhir+json",
+    )
+
+
 def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(InputError)
-    async def _input(_request: Request, exc: InputError) -> JSONResponse:
+    async def _input(request: Request, exc: InputError) -> JSONResponse:
+        if request.url.path.startswith("/fhir/"):
+            return _operation_outcome(exc)
         fields = [{"field": p.where, "message": p.message} for p in exc.problems]
         return _problem(status.HTTP_422_UNPROCESSABLE_CONTENT, fields)
 

@@ -1,0 +1,142 @@
+"""FHIR R4 endpoints: our Questionnaire, screening a QuestionnaireResponse, results.
+
+Errors are OperationOutcomes (one issue per problem). A stored screening is read back
+as a Bundle with its private access token (``Authorization: Bearer …``) or a staff
+session, exactly like ``GET /api/v1/screenings/{id}``; every read is audited.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from fastapi import APIRouter, Header, Request, status
+from fastapi.responses import JSONResponse
+
+from ketascreen.domain.outcome import ScreeningResult
+from ketascreen.errors import Problem
+from ketascreen.interop.intake import read_input
+from ketascreen.interop.outcome import FhirError, operation_outcome
+from ketascreen.screening import screen
+from ketascreen.web.auth import COOKIE
+from ketascreen.web.deps import StateDep
+from ketascreen.web.state import AppState
+
+router = APIRouter(prefix="/fhir", tags=["fhir"])
+FHIR_JSON = "application/fhir+json"
+QUESTIONNAIRE_ID = "ketascreen-intake"
+TOKEN_HEADER = "X-Ketascreen-Access-Token"  # noqa: S105 - a header name
+
+
+def fhir_response(
+    body: dict[str, Any], code: int = 200, **headers: str
+) -> JSONResponse:
+    """A FHIR JSON response."""
+    return JSONResponse(body, code, headers=headers or None, media_type=FHIR_JSON)
+
+
+def _not_found(what: str) -> JSONResponse:
+    outcome = operation_outcome([Problem(what, "not found")], code="not-found")
+    return fhir_response(outcome, status.HTTP_404_NOT_FOUND)
+
+
+@router.get("/Questionnaire/{questionnaire_id}")
+def get_questionnaire(questionnaire_id: str, state: StateDep) -> JSONResponse:
+    """The whole intake as one SDC Questionnaire (linkId = answers key)."""
+    if questionnaire_id != QUESTIONNAIRE_ID:
+        return _not_found(f"Questionnaire/{questionnaire_id}")
+    from ketascreen.interop.questionnaire import questionnaire_resource
+
+    key = "fhir-questionnaire"
+    if key not in state.content.cache:
+        state.content.cache[key] = questionnaire_resource(state.content.form)
+    return fhir_response(state.content.cache[key])
+
+
+@router.post(
+    "/QuestionnaireResponse",
+    status_code=status.HTTP_201_CREATED,
+    responses={400: {"description": "OperationOutcome"}},
+)
+async def post_response(request: Request, state: StateDep) -> JSONResponse:
+    """Screen and store a QuestionnaireResponse; answers with the result Bundle.
+
+    The Bundle's Location is ``/fhir/Bundle/{id}``; the private token that reads it
+    back is in the ``X-Ketascreen-Access-Token`` header.
+    """
+    try:
+        data = await request.json()
+    except ValueError:
+        raise FhirError([Problem("body", "not valid JSON")]) from None
+    if not isinstance(data, dict) or data.get("resourceType") not in (
+        "QuestionnaireResponse",
+        "Bundle",
+    ):
+        message = "expected a QuestionnaireResponse (or a Bundle holding one)"
+        raise FhirError([Problem("resourceType", message)])
+    intake = read_input(data, state.content)
+    result = screen(intake.answers, content=state.content)
+    stored, _ = state.repository.save(
+        answers=intake.answers, result=result, actor="fhir"
+    )
+    bundle = _bundle(state, result, intake.answers, stored.id, stored.created_at)
+    return fhir_response(
+        bundle,
+        status.HTTP_201_CREATED,
+        Location=f"/fhir/Bundle/{stored.id}",
+        **{TOKEN_HEADER: state.repository.access_token(stored.id)},
+    )
+
+
+@router.get("/Bundle/{screening_id}")
+def get_bundle(
+    screening_id: str,
+    request: Request,
+    state: StateDep,
+    authorization: str | None = Header(default=None),
+) -> JSONResponse:
+    """A stored screening as a Bundle (QuestionnaireResponse, RiskAssessment,
+    DetectedIssues, Observations); token or staff session; audited."""
+    found = _stored(screening_id, request, state, authorization)
+    if found is None:
+        return _not_found(f"Bundle/{screening_id}")
+    answers, result, created_at = found
+    return fhir_response(_bundle(state, result, answers, screening_id, created_at))
+
+
+def _stored(
+    screening_id: str, request: Request, state: AppState, authorization: str | None
+) -> tuple[dict[str, Any], ScreeningResult, datetime] | None:
+    token = (authorization or "").removeprefix("Bearer ").strip()
+    if token:
+        stored = state.repository.get_with_token(screening_id, token)
+        if stored is not None:
+            result = ScreeningResult.model_validate_json(stored.result_json)
+            return stored.answers, result, stored.created_at
+    session = request.cookies.get(COOKIE)
+    staff = state.staff.session_user(session) if session else None
+    found = state.staff.screening(staff[0], screening_id) if staff else None
+    if found is None:
+        return None
+    result = ScreeningResult.model_validate(found["result"])
+    return found["answers"], result, found["created_at"]
+
+
+def _bundle(
+    state: AppState,
+    result: ScreeningResult,
+    answers: dict[str, Any],
+    screening_id: str,
+    created_at: datetime,
+) -> dict[str, Any]:
+    from ketascreen.interop.results import result_bundle
+
+    instruments = {key: c.file for key, c in state.content.instruments.items()}
+    return result_bundle(
+        result,
+        answers=answers,
+        form=state.content.form,
+        screening_id=screening_id,
+        created_at=created_at,
+        instruments=instruments,
+    )
