@@ -23,7 +23,7 @@ from rich.table import Table
 from ketascreen.domain.outcome import ScreeningResult
 from ketascreen.errors import ContentError, InputError, Problem
 from ketascreen.explain.render import render_clinician, render_json, render_patient
-from ketascreen.interop.intake import read_input
+from ketascreen.interop.intake import Intake, read_input
 from ketascreen.interview import run_interview
 from ketascreen.rules.report import check_content, ruleset_markdown
 from ketascreen.screening import get_content
@@ -116,16 +116,18 @@ def _read_answers(source: str) -> Any:
 
 
 def _machine_output(
-    result: ScreeningResult, answers: dict[str, Any], content: Any, fmt: Format
+    result: ScreeningResult, intake: Intake, content: Any, fmt: Format
 ) -> str:
     if fmt == Format.json:
         return render_json(result)
-    from ketascreen.interop.results import result_bundle  # FHIR models: load on use
+    from ketascreen.interop.outcome import with_not_used  # FHIR models: load on use
+    from ketascreen.interop.results import result_bundle
 
     instruments = {key: c.file for key, c in content.instruments.items()}
     bundle = result_bundle(
-        result, answers=answers, form=content.form, instruments=instruments
+        result, answers=intake.answers, form=content.form, instruments=instruments
     )
+    with_not_used(bundle, list(intake.not_used))
     return json.dumps(bundle, indent=2, ensure_ascii=False)
 
 
@@ -163,7 +165,8 @@ def screen(
     for problem in intake.not_used:
         err.print(f"not used: {problem}", highlight=False, markup=False)
     if fmt in (Format.json, Format.fhir):
-        sys.stdout.write(_machine_output(result, intake.answers, content, fmt) + "\n")
+        text = _machine_output(result, intake, content, fmt)
+        sys.stdout.write(text + "\n")
         return
     text = (
         render_patient(result)

@@ -7,7 +7,7 @@ a CDN. Debian's Chromium runs the page (see conftest.py).
 
 Each test answers questions by clicking, as a person would, and compares what LHC-Forms
 shows with ``FormItem.visible``. The PHQ-9 test fills the LHC-Forms PHQ-9 from
-../shared/data/fhir and checks its QuestionnaireResponse export against
+tests/fixtures/fhir (copied from ../shared/data/fhir) and checks its QuestionnaireResponse export against
 tests/fixtures/fhir/lforms-phq9-response.json (set ``KETASCREEN_UPDATE_FIXTURES=1`` to
 write that file again).
 """
@@ -41,13 +41,7 @@ pytestmark = pytest.mark.slow
 
 PACKAGE = Path(__file__).parent / "lforms"
 DIST = PACKAGE / "node_modules" / "lforms" / "dist" / "lforms"
-SHARED_PHQ9 = (
-    Path(__file__).resolve().parents[3]
-    / "shared"
-    / "data"
-    / "fhir"
-    / "lforms-phq9.R4.json"
-)
+SHARED_PHQ9 = Path(__file__).parents[1] / "fixtures" / "fhir" / "lforms-phq9.R4.json"
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "fhir" / "lforms-phq9-response.json"
 #: The load order the lforms README gives; the FHIR support file needs LForms first.
 PAGE = """<!doctype html>
@@ -298,7 +292,9 @@ class TestPhq9Export:
     def test_export(self, page: Any) -> None:
         """Nine LOINC-linked answers with their points; the fixture matches."""
         if not SHARED_PHQ9.is_file():
-            pytest.skip(f"{SHARED_PHQ9} is not there (see ../shared/data/README.md)")
+            pytest.skip(
+                f"{SHARED_PHQ9} is not there (see tests/fixtures/fhir/README.md)"
+            )
         render(page, json.loads(SHARED_PHQ9.read_text(encoding="utf-8")))
         for link_id, points in zip(PHQ9_LINKS, PHQ9_POINTS, strict=True):
             page.locator(f'[id="{link_id}/1"]').click()

@@ -223,3 +223,26 @@ class TestSpecExamples:
             assert not body.get("prefetch")
             return
         assert all(c["indicator"] in {"info", "warning", "critical"} for c in found)
+
+
+class TestUnmapped:
+    """Record entries ketascreen cannot read are named, never dropped."""
+
+    def test_unknown_code_card(self, content: Content) -> None:
+        """An unknown condition code shows up in an info card beside the findings."""
+        body = request("patient-view", PREGNANT)
+        body["prefetch"]["conditions"]["entry"] = [
+            {
+                "resource": {
+                    "resourceType": "Condition",
+                    "id": "odd",
+                    "subject": {"reference": "Patient/p1"},
+                    "code": {
+                        "coding": [{"system": "http://snomed.info/sct", "code": "1"}]
+                    },
+                }
+            }
+        ]
+        found = cards(content, PATIENT_VIEW, body)
+        assert found[-1]["summary"] == "1 record entries not interpreted"
+        assert "Condition/odd" in found[-1]["detail"]

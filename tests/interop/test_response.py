@@ -1,6 +1,6 @@
 """A FHIR R4 QuestionnaireResponse becomes ketascreen answers.
 
-The LHC-Forms Questionnaires are read from ../shared/data/fhir (see its README: public
+The LHC-Forms Questionnaires are read from tests/fixtures/fhir (copied from ../shared/data/fhir) (see its README: public
 repository LHNCBC/lforms, test/data/R4; NLM terms, LOINC content under the LOINC terms
 of use); those tests skip when the folder is absent.
 """
@@ -34,7 +34,7 @@ from ketascreen.interop.response import (
 from ketascreen.rules.loader import Content
 
 GOLDEN = Path(__file__).parents[1] / "golden"
-SHARED = Path(__file__).resolve().parents[3] / "shared" / "data" / "fhir"
+SHARED = Path(__file__).parents[1] / "fixtures" / "fhir"
 LHC_EXPORT = (
     Path(__file__).parents[1] / "fixtures" / "fhir" / "lforms-phq9-response.json"
 )
@@ -168,7 +168,7 @@ def problems(error: pytest.ExceptionInfo[FhirError]) -> dict[str, str]:
 
 
 def shared(name: str) -> dict[str, Any]:
-    """A Questionnaire from ../shared/data/fhir (skip when it is not there)."""
+    """A Questionnaire from tests/fixtures/fhir (copied from ../shared/data/fhir)."""
     path = SHARED / name
     if not path.is_file():
         pytest.skip(f"the LHC-Forms test Questionnaires are not at {SHARED}")

@@ -155,3 +155,17 @@ class TestQuestionnaire:
             links.add(item["linkId"])
             stack += item.get("item", [])
         assert set(content.form.items) <= links
+
+
+class TestNotUsed:
+    """What a response carried but gave no answer is reported in the Bundle."""
+
+    def test_hidden_answer_reported(self, client: TestClient, content: Content) -> None:
+        """An answer hidden by enableWhen comes back in an OperationOutcome entry."""
+        answers = {"age": 34, "bipolar_dx": "no", "bipolar_status": "unstable"}
+        body = our_response(content.form, answers)
+        response = client.post("/fhir/QuestionnaireResponse", json=body)
+        assert response.status_code == 201, response.text
+        [outcome] = resources(response.json(), "OperationOutcome")
+        assert outcome["issue"][0]["severity"] == "information"
+        assert "bipolar_status" in str(outcome)

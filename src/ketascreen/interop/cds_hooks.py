@@ -24,7 +24,7 @@ from ketascreen.content.files import DATA, load_model
 from ketascreen.domain.outcome import Finding, ScreeningResult
 from ketascreen.domain.types import Level
 from ketascreen.errors import Problem
-from ketascreen.interop.clinical import answers_from_resources
+from ketascreen.interop.clinical import Unmapped, answers_from_resources
 from ketascreen.interop.outcome import FhirError, problems_from_validation
 from ketascreen.rules.loader import Content
 from ketascreen.screening import screen
@@ -195,8 +195,11 @@ def handle(
     result = screen(record.answers, content=content, screening_date=today)
     link = base_url.rstrip("/") + spec.questionnaire_path
     cards = _cards(result, spec, link, order=svc.orders is not None)
-    if missing and (cards or svc.orders is not None):
-        cards.append(_missing_card(missing, spec))
+    if cards or svc.orders is not None:
+        if missing:
+            cards.append(_missing_card(missing, spec))
+        if record.unmapped:
+            cards.append(_unmapped_card(record.unmapped, spec))
     return {"cards": cards}
 
 
@@ -366,3 +369,19 @@ def _missing_card(missing: list[str], spec: CdsHooksFile) -> dict[str, Any]:
         "take their absence as 'none'. Review them in the chart."
     )
     return _card(f"Not checked (not sent by the EHR): {names}", "info", detail, spec)
+
+
+def _unmapped_card(
+    unmapped: tuple[Unmapped, ...], spec: CdsHooksFile
+) -> dict[str, Any]:
+    lines = [
+        "ketascreen could not use these record entries; review them in the chart:",
+        "",
+    ]
+    lines += [
+        f"- {u.resource_type}/{u.id or '?'}: {u.display or u.code or 'no code'}"
+        f" ({u.system or 'no system'}|{u.code or ''}): {u.reason}"
+        for u in unmapped
+    ]
+    summary = f"{len(unmapped)} record entries not interpreted"
+    return _card(summary, "info", "\n".join(lines), spec)

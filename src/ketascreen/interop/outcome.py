@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from pydantic import ValidationError
@@ -61,3 +62,25 @@ def problems_from_validation(error: ValidationError, prefix: str) -> list[Proble
             where += f"[{part}]" if isinstance(part, int) else f".{part}"
         problems.append(Problem(where, item["msg"]))
     return problems
+
+
+def with_not_used(bundle: dict[str, Any], not_used: list[Problem]) -> dict[str, Any]:
+    """Add an informational OperationOutcome listing input that gave no answer.
+
+    Unmapped codes and answers hidden by enableWhen are reported, never dropped
+    silently.
+
+    Args:
+        bundle: a result Bundle (changed in place and returned).
+        not_used: what was not used and why.
+
+    Returns:
+        The Bundle.
+    """
+    if not_used:
+        outcome = operation_outcome(
+            not_used, severity="information", code="informational"
+        )
+        entry = {"fullUrl": f"urn:uuid:{uuid.uuid4()}", "resource": outcome}
+        bundle.setdefault("entry", []).append(entry)
+    return bundle

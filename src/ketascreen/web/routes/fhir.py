@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse
 from ketascreen.domain.outcome import ScreeningResult
 from ketascreen.errors import Problem
 from ketascreen.interop.intake import read_input
-from ketascreen.interop.outcome import FhirError, operation_outcome
+from ketascreen.interop.outcome import FhirError, operation_outcome, with_not_used
 from ketascreen.screening import screen
 from ketascreen.web.auth import COOKIE
 from ketascreen.web.deps import StateDep
@@ -80,6 +80,7 @@ async def post_response(request: Request, state: StateDep) -> JSONResponse:
         answers=intake.answers, result=result, actor="fhir"
     )
     bundle = _bundle(state, result, intake.answers, stored.id, stored.created_at)
+    with_not_used(bundle, list(intake.not_used))
     return fhir_response(
         bundle,
         status.HTTP_201_CREATED,
