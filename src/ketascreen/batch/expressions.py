@@ -1,0 +1,328 @@
+"""The ruleset as column expressions, for any :class:`Backend` (Polars, Spark).
+
+The single-person engine's semantics, one to one:
+
+- conditions use Kleene logic (``logic/compiler.py``): null is unknown, ``count``
+  is true at ``need`` trues and false when even every unknown could not reach it;
+- instruments are scored in content order, scores before flags, a computed score
+  replacing a supplied one and a supplied one kept when items are missing
+  (``instruments/scoring.py``);
+- a rule fires when its condition is true; a non-info rule whose condition is
+  unknown names the facts that could have changed it (the leaves ``explain`` would
+  give: every node on the path from the rule to the leaf is unknown);
+- a domain gets an "incomplete" finding when an unknown rule could raise it above its
+  fired findings and a person-answerable fact is missing (``rules/engine.py``);
+- the disposition is the most severe finding.
+
+No threshold is written here: every number comes from the content's parameters.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic
+
+from ketascreen.batch.backend import Backend, E
+from ketascreen.domain.types import SEVERITY, Level
+from ketascreen.instruments.model import scoped_values
+from ketascreen.instruments.scoring import CompiledScore
+from ketascreen.logic.schema import (
+    All,
+    AnyOf,
+    Condition,
+    Count,
+    FactTest,
+    Not,
+    ParamRef,
+)
+from ketascreen.rules.loader import Content
+
+#: Disposition by severity (the inverse of ``SEVERITY`` without ``info``).
+DISPOSITION_BY_SEVERITY = {v: k for k, v in SEVERITY.items() if k != Level.info.value}
+OUTPUT = ("disposition", "domains", "rule_ids", "unknown_facts")
+
+
+@dataclass(frozen=True)
+class Path(Generic[E]):
+    """A fact test and every node from the rule's root down to it."""
+
+    fact: str
+    nodes: tuple[E, ...]
+
+
+class Compiler(Generic[E]):
+    """Compiles conditions to expressions of one backend."""
+
+    def __init__(self, backend: Backend[E], params: Mapping[str, float]) -> None:
+        self.b = backend
+        self.params = params
+
+    def condition(self, cond: Condition) -> E:
+        """A nullable boolean expression for a condition."""
+        return self.tree(cond)[0]
+
+    def tree(self, cond: Condition) -> tuple[E, list[Path[E]]]:
+        """The expression and every leaf path under it (for the unknowns)."""
+        if isinstance(cond, FactTest):
+            expr = self._fact(cond)
+            return expr, [Path(cond.fact, (expr,))]
+        if isinstance(cond, Not):
+            inner, paths = self.tree(cond.not_)
+            expr = self.b.not_(inner)
+            return expr, [Path(p.fact, (expr, *p.nodes)) for p in paths]
+        parts = [self.tree(c) for c in _children(cond)]
+        expr = self._combine(cond, [e for e, _ in parts])
+        return expr, [Path(p.fact, (expr, *p.nodes)) for _, ps in parts for p in ps]
+
+    def _combine(self, cond: Condition, exprs: list[E]) -> E:
+        b = self.b
+        if isinstance(cond, All):
+            return _fold(b.and_, exprs)
+        if isinstance(cond, AnyOf):
+            return _fold(b.or_, exprs)
+        assert isinstance(cond, Count)
+        need = math.ceil(self._value(cond.gte))
+        true = _fold(b.add, [b.when([(e, b.lit(1))], b.lit(0)) for e in exprs])
+        unknown = _fold(
+            b.add, [b.when([(b.is_null(e), b.lit(1))], b.lit(0)) for e in exprs]
+        )
+        return b.when(
+            [
+                (b.compare("gte", true, need), b.lit(True)),
+                (b.compare("lt", b.add(true, unknown), need), b.lit(False)),
+            ],
+            b.null("bool"),
+        )
+
+    def _value(self, operand: Any) -> Any:
+        return self.params[operand.param] if isinstance(operand, ParamRef) else operand
+
+    def _fact(self, test: FactTest) -> E:
+        b, op = self.b, test.op
+        column = b.col(test.fact)
+        value = self._value(test.operand(op))
+        if op == "known":
+            return b.not_(b.is_null(column))
+        if op == "unknown":
+            return b.is_null(column)
+        if op == "in":
+            return b.is_in(column, list(value))
+        if op == "contains":
+            return b.contains(column, value)
+        if op == "contains_any":
+            return _fold(b.or_, [b.contains(column, v) for v in value])
+        return b.compare(op, column, value)
+
+
+def _children(cond: Condition) -> list[Condition]:
+    if isinstance(cond, All):
+        return list(cond.all)
+    if isinstance(cond, AnyOf):
+        return list(cond.any)
+    assert isinstance(cond, Count)
+    return list(cond.count)
+
+
+def _fold(fn: Any, items: Sequence[E]) -> E:
+    out = items[0]
+    for item in items[1:]:
+        out = fn(out, item)
+    return out
+
+
+def _is_true(b: Backend[E], e: E) -> E:
+    return b.when([(e, b.lit(True))], b.lit(False))
+
+
+def _all_null(b: Backend[E], nodes: Sequence[E]) -> E:
+    return _fold(b.and_, [b.is_null(n) for n in nodes])
+
+
+# ---- instruments ------------------------------------------------------------------
+
+
+def scoring_stages(
+    b: Backend[E], content: Content, present: set[str]
+) -> list[list[tuple[str, E]]]:
+    """Instrument scores then flags, one stage after another (content order).
+
+    Args:
+        b: the backend.
+        content: the loaded content.
+        present: the columns the input has (supplied scores among them).
+
+    Returns:
+        Stages of (column, expression), to apply in order.
+    """
+    values = {k: p.value for k, p in content.parameters.items()}
+    stages: list[list[tuple[str, E]]] = []
+    for inst_id, inst in content.instruments.items():
+        compiler = Compiler(b, scoped_values(values, inst_id))
+        # One stage per score and per flag: each sees the ones before, as in
+        # score_into, which updates the facts as it goes.
+        for cs in inst.scores:
+            stages += [[pair] for pair in _score(b, compiler, cs, present)]
+        for flag in inst.file.flags:
+            fact = f"{inst_id}.{flag.id}"
+            supplied = _supplied(b, fact, "bool", present)
+            stages.append([(fact, b.coalesce(compiler.condition(flag.when), supplied))])
+    return stages
+
+
+def _gate_value(b: Backend[E], cs: CompiledScore) -> E:
+    value = cs.score.gate_value
+    return b.null("float") if value is None else b.lit(float(value))
+
+
+def _supplied(b: Backend[E], fact: str, dtype: str, present: set[str]) -> E:
+    """A supplied instrument fact (scores float, bands str, flags bool), else null."""
+    return b.col(fact) if fact in present else b.null(dtype)
+
+
+def _score(
+    b: Backend[E],
+    compiler: Compiler[E],
+    cs: CompiledScore,
+    present: set[str],
+) -> list[tuple[str, E]]:
+    points = [
+        b.when(
+            [
+                (b.compare("eq", b.col(item), v), b.lit(float(p)))
+                for v, p in table.items()
+            ],
+            b.null("float"),
+        )
+        if table
+        else b.null("float")
+        for item, table in cs.points
+    ]
+    total = _fold(b.add, points)
+    if cs.score.method == "mean":
+        total = b.round2(b.div(total, len(cs.points)))
+    if cs.score.gate is not None:
+        gate = compiler.condition(cs.score.gate)
+        total = b.when(
+            [
+                (b.not_(b.coalesce(gate, b.lit(True))), _gate_value(b, cs)),
+                (_is_true(b, gate), total),
+            ],
+            b.null("float"),
+        )
+    band = b.when(
+        [
+            (
+                b.and_(
+                    b.compare("gte", total, band.minimum),
+                    b.compare("lte", total, band.maximum),
+                ),
+                b.lit(band.label),
+            )
+            for band in cs.bands
+        ],
+        b.null("str"),
+    )
+    supplied_band = _supplied(b, cs.band_fact, "str", present)
+    return [
+        (cs.fact, b.coalesce(total, _supplied(b, cs.fact, "float", present))),
+        (cs.band_fact, b.coalesce(band, supplied_band)),
+    ]
+
+
+# ---- rules, unknowns, incomplete domains, disposition ------------------------------
+
+
+def outcome_exprs(b: Backend[E], content: Content) -> dict[str, E]:
+    """The output columns, over a frame whose instrument facts are already scored.
+
+    Returns:
+        disposition (str), domains, rule_ids and unknown_facts (lists of str).
+    """
+    values = {k: p.value for k, p in content.parameters.items()}
+    compiler = Compiler(b, values)
+    rules = []
+    for cr in content.rules:
+        expr, paths = compiler.tree(cr.rule.when)
+        rules.append((cr, _is_true(b, expr), b.is_null(expr), paths))
+    clinic = {i.id for i in content.form.items.values() if i.audience == "clinic"}
+    mattered: dict[str, list[E]] = {}
+    fired_sev: list[E] = []
+    domain_rules: dict[str, list[tuple[Any, E, E, list[Path[E]]]]] = {}
+    for cr, fired, unknown, paths in rules:
+        fired_sev.append(b.when([(fired, b.lit(cr.severity))], b.lit(0)))
+        domain_rules.setdefault(cr.rule.domain, []).append((cr, fired, unknown, paths))
+        if cr.rule.level != Level.info:
+            for p in paths:
+                mattered.setdefault(p.fact, []).append(_all_null(b, p.nodes))
+    incomplete = {
+        d: _incomplete(b, content, members, clinic)
+        for d, members in domain_rules.items()
+    }
+    severity = b.greatest([*fired_sev, *incomplete.values()])
+    flagged = [
+        (
+            d,
+            b.or_(
+                _fold(
+                    b.or_,
+                    [f for cr, f, _, _ in members if cr.rule.level != Level.info]
+                    or [b.lit(False)],
+                ),
+                b.compare("gt", incomplete[d], 0),
+            ),
+        )
+        for d, members in domain_rules.items()
+    ]
+    order = {fid: i for i, fid in enumerate(content.form.vocabulary.facts)}
+    domain_order = {d: i for i, d in enumerate(content.domains)}
+    flagged.sort(key=lambda kv: domain_order.get(kv[0], 1 << 30))
+    return {
+        "disposition": b.when(
+            [
+                (b.compare("eq", severity, s), b.lit(name))
+                for s, name in sorted(DISPOSITION_BY_SEVERITY.items())
+            ],
+            b.null("str"),
+        ),
+        "domains": b.strings(
+            [b.when([(cond, b.lit(d))], b.null("str")) for d, cond in flagged]
+        ),
+        "rule_ids": b.strings(
+            [b.when([(f, b.lit(cr.rule.id))], b.null("str")) for cr, f, _, _ in rules]
+        ),
+        "unknown_facts": b.strings(
+            [
+                b.when([(_fold(b.or_, conds), b.lit(fact))], b.null("str"))
+                for fact, conds in sorted(
+                    mattered.items(), key=lambda kv: order.get(kv[0], 1 << 30)
+                )
+            ]
+        ),
+    }
+
+
+def _incomplete(
+    b: Backend[E],
+    content: Content,
+    members: list[tuple[Any, E, E, list[Path[E]]]],
+    clinic: set[str],
+) -> E:
+    """The severity of a domain's incomplete finding (0 when there is none)."""
+    top = b.greatest(
+        [b.when([(f, b.lit(cr.severity))], b.lit(0)) for cr, f, _, _ in members]
+    )
+    candidates = []
+    for cr, _, unknown, paths in members:
+        person = [_all_null(b, p.nodes) for p in paths if p.fact not in clinic]
+        if cr.severity <= 0 or not person:
+            continue
+        cond = b.and_(
+            b.and_(unknown, b.compare("lt", top, cr.severity)), _fold(b.or_, person)
+        )
+        candidates.append(b.when([(cond, b.lit(cr.severity))], b.lit(0)))
+    if not candidates:
+        return b.lit(0)
+    cap = SEVERITY[content.incomplete.level]
+    return b.least([b.greatest(candidates), b.lit(cap)])

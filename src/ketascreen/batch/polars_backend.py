@@ -1,0 +1,140 @@
+"""The Polars engine: the ruleset as lazy Polars expressions, run streaming."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import polars as pl
+
+from ketascreen.batch.expressions import outcome_exprs, scoring_stages
+from ketascreen.batch.schema import PERSON, Column
+from ketascreen.rules.loader import Content
+
+DTYPES: dict[str, pl.DataType] = {
+    "str": pl.String(),
+    "int": pl.Int64(),
+    "float": pl.Float64(),
+    "bool": pl.Boolean(),
+    "list[str]": pl.List(pl.String()),
+}
+_OPS = {
+    "eq": "__eq__",
+    "ne": "__ne__",
+    "gte": "__ge__",
+    "gt": "__gt__",
+    "lte": "__le__",
+    "lt": "__lt__",
+}
+
+
+class PolarsBackend:
+    """Column operations on ``polars.Expr`` (Kleene logic is Polars' own)."""
+
+    def col(self, name: str) -> pl.Expr:
+        """A column by name."""
+        return pl.col(name)
+
+    def lit(self, value: Any) -> pl.Expr:
+        """A literal."""
+        return pl.lit(value)
+
+    def null(self, dtype: str) -> pl.Expr:
+        """A typed null."""
+        return pl.lit(None, dtype=DTYPES[dtype])
+
+    def and_(self, a: pl.Expr, b: pl.Expr) -> pl.Expr:
+        """Kleene and."""
+        return a & b
+
+    def or_(self, a: pl.Expr, b: pl.Expr) -> pl.Expr:
+        """Kleene or."""
+        return a | b
+
+    def not_(self, a: pl.Expr) -> pl.Expr:
+        """Kleene not."""
+        return ~a
+
+    def compare(self, op: str, a: pl.Expr, value: Any) -> pl.Expr:
+        """A comparison; null when ``a`` is null."""
+        result: pl.Expr = getattr(a, _OPS[op])(value)
+        return result
+
+    def is_in(self, a: pl.Expr, values: Sequence[Any]) -> pl.Expr:
+        """Membership; null stays null."""
+        return pl.when(a.is_null()).then(None).otherwise(a.is_in(list(values)))
+
+    def contains(self, a: pl.Expr, value: str) -> pl.Expr:
+        """A list column holds ``value``."""
+        return a.list.contains(value)
+
+    def is_null(self, a: pl.Expr) -> pl.Expr:
+        """True where null."""
+        return a.is_null()
+
+    def when(
+        self, branches: Sequence[tuple[pl.Expr, pl.Expr]], otherwise: pl.Expr
+    ) -> pl.Expr:
+        """First true branch, else ``otherwise``."""
+        out = otherwise
+        for cond, value in reversed(branches):
+            out = pl.when(cond).then(value).otherwise(out)
+        return out
+
+    def add(self, a: pl.Expr, b: pl.Expr) -> pl.Expr:
+        """Sum; null propagates."""
+        return a + b
+
+    def coalesce(self, a: pl.Expr, b: pl.Expr) -> pl.Expr:
+        """``a`` or else ``b``."""
+        return pl.coalesce(a, b)
+
+    def greatest(self, items: Sequence[pl.Expr]) -> pl.Expr:
+        """Largest non-null."""
+        return pl.max_horizontal(list(items))
+
+    def least(self, items: Sequence[pl.Expr]) -> pl.Expr:
+        """Smallest non-null."""
+        return pl.min_horizontal(list(items))
+
+    def strings(self, items: Sequence[pl.Expr]) -> pl.Expr:
+        """The non-null strings as a list."""
+        if not items:
+            return pl.lit([], dtype=pl.List(pl.String()))
+        return pl.concat_list([i.cast(pl.String) for i in items]).list.drop_nulls()
+
+    def round2(self, a: pl.Expr) -> pl.Expr:
+        """Rounded to 2 decimals."""
+        return a.round(2)
+
+    def div(self, a: pl.Expr, n: float) -> pl.Expr:
+        """Division."""
+        return a / n
+
+
+def screen_frame(
+    frame: pl.LazyFrame, content: Content, columns: dict[str, Column]
+) -> pl.LazyFrame:
+    """Screen every row of a facts table.
+
+    Args:
+        frame: the facts table (person id and fact columns, already checked).
+        content: the loaded content.
+        columns: the expected fact columns.
+
+    Returns:
+        ``person_id``, ``disposition``, ``domains``, ``rule_ids``, ``unknown_facts``.
+    """
+    backend = PolarsBackend()
+    present = set(frame.collect_schema().names())
+    missing = [
+        pl.lit(None, dtype=DTYPES[c.dtype]).alias(name)
+        for name, c in columns.items()
+        if name not in present
+    ]
+    if missing:
+        frame = frame.with_columns(missing)
+    for stage in scoring_stages(backend, content, present):
+        frame = frame.with_columns([expr.alias(name) for name, expr in stage])
+    out = outcome_exprs(backend, content)
+    return frame.select(pl.col(PERSON), *[e.alias(n) for n, e in out.items()])
