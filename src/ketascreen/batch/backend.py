@@ -43,6 +43,9 @@ class Backend(Protocol[E]):
     def contains(self, a: E, value: str) -> E:
         """A list column holds ``value``; null when the list is null."""
 
+    def list_has_other(self, a: E, values: Sequence[str]) -> E:
+        """A list column holds an element outside ``values``."""
+
     def is_null(self, a: E) -> E:
         """True where ``a`` is null (never null)."""
 

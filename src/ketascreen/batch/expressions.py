@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any, Generic
 
 from ketascreen.batch.backend import Backend, E
+from ketascreen.batch.schema import Column
 from ketascreen.domain.types import SEVERITY, Level
 from ketascreen.instruments.model import scoped_values
 from ketascreen.instruments.scoring import CompiledScore
@@ -326,3 +327,47 @@ def _incomplete(
         return b.lit(0)
     cap = SEVERITY[content.incomplete.level]
     return b.least([b.greatest(candidates), b.lit(cap)])
+
+
+def problem_expr(b: Backend[E], columns: Mapping[str, Column]) -> E:
+    """Per row, what is wrong with its values (a list of messages; empty when fine).
+
+    Out-of-range numbers and codes that the questionnaire does not allow are flagged,
+    never coerced; such a row is not screened.
+    """
+    checks = []
+    for name, column in columns.items():
+        bad = _bad_value(b, column)
+        if bad is not None:
+            message = f"{name}: {_expected(column)}"
+            checks.append(b.when([(bad, b.lit(message))], b.null("str")))
+    return b.strings(checks)
+
+
+def _bad_value(b: Backend[E], column: Column) -> E | None:
+    spec, value = column.spec, b.col(column.fact)
+    if column.dtype == "list[str]":
+        return (
+            b.list_has_other(value, [str(c) for c in spec.codes])
+            if spec.codes
+            else None
+        )
+    if spec.codes and column.dtype != "bool":
+        return b.not_(b.is_in(value, list(spec.codes)))
+    tests = []
+    if spec.minimum is not None:
+        tests.append(b.compare("lt", value, spec.minimum))
+    if spec.maximum is not None:
+        tests.append(b.compare("gt", value, spec.maximum))
+    return _fold(b.or_, tests) if tests else None
+
+
+def _expected(column: Column) -> str:
+    spec = column.spec
+    if spec.codes:
+        return "expected one of " + ", ".join(map(str, spec.codes))
+    return (
+        f"expected a number from {spec.minimum:g} to {spec.maximum:g}"
+        if (spec.minimum is not None and spec.maximum is not None)
+        else "out of range"
+    )

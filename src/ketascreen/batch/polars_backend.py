@@ -68,6 +68,10 @@ class PolarsBackend:
         """A list column holds ``value``."""
         return a.list.contains(value)
 
+    def list_has_other(self, a: pl.Expr, values: Sequence[str]) -> pl.Expr:
+        """A list column holds an element outside ``values``."""
+        return a.list.eval(pl.element().is_in(list(values)).not_()).list.any()
+
     def is_null(self, a: pl.Expr) -> pl.Expr:
         """True where null."""
         return a.is_null()

@@ -1,0 +1,115 @@
+"""Run a population screening: facts table in, one row per person out, a summary."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+
+from ketascreen.batch.expressions import problem_expr
+from ketascreen.batch.polars_backend import PolarsBackend, screen_frame
+from ketascreen.batch.schema import PERSON, fact_columns
+from ketascreen.batch.table import read_facts, write_table, written_atomically
+from ketascreen.rules.loader import Content
+
+OUTCOME = ("disposition", "domains", "rule_ids", "unknown_facts")
+CHUNK_ROWS = 1_000_000
+
+
+@dataclass(frozen=True)
+class Summary:
+    """What a batch run found."""
+
+    people: int
+    dispositions: dict[str, int]
+    domains: dict[str, int]
+    unknown_facts: dict[str, int]
+    input_problems: int
+
+
+def screen_polars(frame: pl.LazyFrame, content: Content) -> pl.LazyFrame:
+    """Screen a checked facts table; rows with input problems are not screened.
+
+    Returns:
+        ``person_id``, the outcome columns and ``input_problems``.
+    """
+    columns = fact_columns(content)
+    names = frame.collect_schema().names()
+    problems = problem_expr(
+        PolarsBackend(), {n: c for n, c in columns.items() if n in names}
+    )
+    if "_unreadable" in names:
+        problems = pl.concat_list(pl.col("_unreadable"), problems)
+    frame = frame.with_columns(problems.alias("input_problems"))
+    screened = screen_frame(frame.drop("_unreadable", strict=False), content, columns)
+    clean = pl.col("input_problems").list.len() == 0
+    return pl.concat(
+        [screened, frame.select("input_problems")], how="horizontal"
+    ).with_columns([pl.when(clean).then(pl.col(n)).alias(n) for n in OUTCOME])
+
+
+def run_batch(
+    source: Path,
+    target: Path,
+    content: Content,
+    *,
+    chunk_rows: int = CHUNK_ROWS,
+    progress: Callable[[int, int], None] | None = None,
+) -> Summary:
+    """Screen a facts table with Polars, chunk by chunk, and write the result.
+
+    Args:
+        source: the facts table (Parquet or CSV).
+        target: where to write the result (Parquet or CSV); written to a temporary
+            name and renamed, so a partial output never looks complete.
+        content: the loaded content.
+        chunk_rows: rows per chunk (bounds memory).
+        progress: called with (rows done, rows in all) after each chunk.
+
+    Returns:
+        The summary.
+    """
+    frame = read_facts(source, fact_columns(content))
+    total = frame.select(pl.len()).collect().item()
+    parts = target.with_name(f".{target.name}.parts")
+    shutil.rmtree(parts, ignore_errors=True)
+    parts.mkdir(parents=True)
+    try:
+        for index, offset in enumerate(range(0, total, chunk_rows)):
+            chunk = screen_polars(frame.slice(offset, chunk_rows), content)
+            chunk.sink_parquet(parts / f"{index:06d}.parquet")
+            if progress:
+                progress(min(offset + chunk_rows, total), total)
+        result = pl.scan_parquet(parts / "*.parquet")
+        with written_atomically(target) as tmp:
+            write_table(result, tmp, csv=target.suffix.lower() == ".csv")
+        return summarise(pl.scan_parquet(parts / "*.parquet"))
+    finally:
+        shutil.rmtree(parts, ignore_errors=True)
+
+
+def summarise(result: pl.LazyFrame) -> Summary:
+    """Counts per disposition and per domain, and the facts unknown most often."""
+
+    def counts(column: str, explode: bool = False) -> dict[str, int]:
+        frame = result.select(pl.col(column))
+        if explode:
+            frame = frame.explode(column)
+        table = frame.drop_nulls().group_by(column).len().sort("len", descending=True)
+        return {str(k): int(v) for k, v in table.collect().iter_rows()}
+
+    people = result.select(pl.len()).collect().item()
+    problems = result.filter(pl.col("input_problems").list.len() > 0).select(pl.len())
+    return Summary(
+        people=people,
+        dispositions=counts("disposition"),
+        domains=counts("domains", explode=True),
+        unknown_facts=counts("unknown_facts", explode=True),
+        input_problems=problems.collect().item(),
+    )
+
+
+__all__ = ["PERSON", "Summary", "run_batch", "screen_polars", "summarise"]

@@ -1,0 +1,82 @@
+"""The Polars engine gives exactly what the single-person engine gives, row by row."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import polars as pl
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from tests.batch.population import frame, outcome, random_value, reference, rows
+
+from ketascreen.batch.run import screen_polars
+from ketascreen.batch.schema import PERSON, fact_columns
+from ketascreen.rules.loader import Content
+from ketascreen.screening import get_content
+
+
+def screened(content: Content, data: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Run rows through the Polars engine."""
+    return screen_polars(frame(content, data).lazy(), content).collect().to_dicts()
+
+
+class TestDifferential:
+    """Same dispositions, domains, fired rules and unknowns as screen()."""
+
+    def test_generated_population(self, content: Content) -> None:
+        """Random, all-unknown and threshold rows (5,000) agree exactly."""
+        data = rows(content, 5000, seed=7)
+        for row, got in zip(data, screened(content, data), strict=True):
+            assert outcome(got) == reference(content, row), row[PERSON]
+            assert got["input_problems"] == []
+
+    def test_all_unknown_is_never_no_concerns(self, content: Content) -> None:
+        """A row with nothing known is not 'no concerns found'."""
+        [got] = screened(content, [{PERSON: "x"}])
+        assert got["disposition"] != "no_concerns_found"
+        assert got["unknown_facts"]
+
+    @settings(
+        max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+    )
+    @given(st.integers(min_value=0, max_value=2**31), st.floats(0.0, 1.0))
+    def test_hypothesis(self, seed: int, unknown: float) -> None:
+        """Any seed and share of unknowns: the engines agree."""
+        import random
+
+        content = get_content()
+        rng = random.Random(seed)
+        columns = {n: c for n, c in fact_columns(content).items() if c.required}
+        data = [
+            {
+                PERSON: f"h{i}",
+                **{n: random_value(c, rng, unknown) for n, c in columns.items()},
+            }
+            for i in range(20)
+        ]
+        for row, got in zip(data, screened(content, data), strict=True):
+            assert outcome(got) == reference(content, row)
+
+
+class TestInputProblems:
+    """Bad values are flagged per row, never coerced, and that row is not screened."""
+
+    def test_out_of_range_and_bad_code(self, content: Content) -> None:
+        """An impossible blood pressure and an unknown code are named."""
+        data = rows(content, 3, seed=1)
+        data[1]["bp_systolic"] = 9999.0
+        data[2]["heart_conditions"] = ["high_bp", "made_up"]
+        got = screened(content, data)
+        assert got[0]["input_problems"] == []
+        assert got[1]["input_problems"][0].startswith("bp_systolic: expected a number")
+        assert got[1]["disposition"] is None
+        assert got[2]["input_problems"][0].startswith(
+            "heart_conditions: expected one of"
+        )
+        assert got[2]["rule_ids"] is None
+
+
+def test_frame_types(content: Content) -> None:
+    """The generated frame has the schema's types."""
+    df = frame(content, rows(content, 2))
+    assert df.schema["heart_conditions"] == pl.List(pl.String)
