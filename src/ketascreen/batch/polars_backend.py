@@ -117,7 +117,10 @@ class PolarsBackend:
 
 
 def screen_frame(
-    frame: pl.LazyFrame, content: Content, columns: dict[str, Column]
+    frame: pl.LazyFrame,
+    content: Content,
+    columns: dict[str, Column],
+    keep: Sequence[str] = (),
 ) -> pl.LazyFrame:
     """Screen every row of a facts table.
 
@@ -125,9 +128,11 @@ def screen_frame(
         frame: the facts table (person id and fact columns, already checked).
         content: the loaded content.
         columns: the expected fact columns.
+        keep: other input columns to carry through (e.g. ``input_problems``).
 
     Returns:
-        ``person_id``, ``disposition``, ``domains``, ``rule_ids``, ``unknown_facts``.
+        ``person_id``, ``disposition``, ``domains``, ``rule_ids``, ``unknown_facts``
+        and the kept columns.
     """
     backend = PolarsBackend()
     present = set(frame.collect_schema().names())
@@ -141,4 +146,6 @@ def screen_frame(
     for stage in scoring_stages(backend, content, present):
         frame = frame.with_columns([expr.alias(name) for name, expr in stage])
     out = outcome_exprs(backend, content)
-    return frame.select(pl.col(PERSON), *[e.alias(n) for n, e in out.items()])
+    return frame.select(
+        pl.col(PERSON), *[e.alias(n) for n, e in out.items()], *map(pl.col, keep)
+    )

@@ -150,6 +150,8 @@ def written_atomically(path: Path) -> Iterator[Path]:
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
     try:
         yield tmp
+        if path.is_dir():  # a folder of parts from an earlier run
+            shutil.rmtree(path)
         tmp.replace(path)
     finally:
         if tmp.is_dir():
