@@ -54,11 +54,26 @@ class Path(Generic[E]):
 
 
 class Compiler(Generic[E]):
-    """Compiles conditions to expressions of one backend."""
+    """Compiles conditions to expressions of one backend.
 
-    def __init__(self, backend: Backend[E], params: Mapping[str, float]) -> None:
+    With ``materialize``, every distinct node of every condition becomes its own
+    column, computed once, bottom-up in ``stages`` (by height); parents and the
+    unknown-fact paths then refer to those columns instead of repeating whole
+    sub-expressions, which keeps the plans small and fast.
+    """
+
+    def __init__(
+        self,
+        backend: Backend[E],
+        params: Mapping[str, float],
+        *,
+        materialize: bool = False,
+    ) -> None:
         self.b = backend
         self.params = params
+        self.materialize = materialize
+        self.stages: list[list[tuple[str, E]]] = []
+        self._names: dict[str, tuple[str, int]] = {}
 
     def condition(self, cond: Condition) -> E:
         """A nullable boolean expression for a condition."""
@@ -66,16 +81,39 @@ class Compiler(Generic[E]):
 
     def tree(self, cond: Condition) -> tuple[E, list[Path[E]]]:
         """The expression and every leaf path under it (for the unknowns)."""
+        expr, _, paths = self._tree(cond)
+        return expr, paths
+
+    def _tree(self, cond: Condition) -> tuple[E, int, list[Path[E]]]:
         if isinstance(cond, FactTest):
-            expr = self._fact(cond)
-            return expr, [Path(cond.fact, (expr,))]
+            ref, height = self._node(cond, self._fact(cond), 0)
+            return ref, height, [Path(cond.fact, (ref,))]
         if isinstance(cond, Not):
-            inner, paths = self.tree(cond.not_)
-            expr = self.b.not_(inner)
-            return expr, [Path(p.fact, (expr, *p.nodes)) for p in paths]
-        parts = [self.tree(c) for c in _children(cond)]
-        expr = self._combine(cond, [e for e, _ in parts])
-        return expr, [Path(p.fact, (expr, *p.nodes)) for _, ps in parts for p in ps]
+            inner, h, paths = self._tree(cond.not_)
+            ref, height = self._node(cond, self.b.not_(inner), h + 1)
+            return ref, height, [Path(p.fact, (ref, *p.nodes)) for p in paths]
+        parts = [self._tree(c) for c in _children(cond)]
+        expr = self._combine(cond, [e for e, _, _ in parts])
+        ref, height = self._node(cond, expr, 1 + max(h for _, h, _ in parts))
+        return (
+            ref,
+            height,
+            [Path(p.fact, (ref, *p.nodes)) for _, _, ps in parts for p in ps],
+        )
+
+    def _node(self, cond: Condition, expr: E, height: int) -> tuple[E, int]:
+        """The node's column (computed once per distinct condition) or its expression."""
+        if not self.materialize:
+            return expr, height
+        key = cond.model_dump_json(by_alias=True)
+        if key not in self._names:
+            name = f"_k{len(self._names)}"
+            self._names[key] = (name, height)
+            while len(self.stages) <= height:
+                self.stages.append([])
+            self.stages[height].append((name, expr))
+        name, height = self._names[key]
+        return self.b.col(name), height
 
     def _combine(self, cond: Condition, exprs: list[E]) -> E:
         b = self.b
@@ -235,14 +273,23 @@ def _score(
 # ---- rules, unknowns, incomplete domains, disposition ------------------------------
 
 
-def outcome_exprs(b: Backend[E], content: Content) -> dict[str, E]:
-    """The output columns, over a frame whose instrument facts are already scored.
+@dataclass(frozen=True)
+class Outcome(Generic[E]):
+    """The compiled outcome: helper stages, scalar outputs, and labelled lists."""
 
-    Returns:
-        disposition (str), domains, rule_ids and unknown_facts (lists of str).
-    """
+    stages: list[list[tuple[str, E]]]
+    """Helper columns (every condition node, computed once), to add in order."""
+    scalars: dict[str, E]
+    """disposition."""
+    lists: dict[str, list[tuple[str, E]]]
+    """domains, rule_ids, unknown_facts: each label is in the list where its
+    expression is true (in this order). Each engine assembles lists its fastest way."""
+
+
+def outcome_exprs(b: Backend[E], content: Content) -> Outcome[E]:
+    """The outputs, over a frame whose instrument facts are already scored."""
     values = {k: p.value for k, p in content.parameters.items()}
-    compiler = Compiler(b, values)
+    compiler = Compiler(b, values, materialize=True)
     rules = []
     for cr in content.rules:
         expr, paths = compiler.tree(cr.rule.when)
@@ -261,7 +308,12 @@ def outcome_exprs(b: Backend[E], content: Content) -> dict[str, E]:
         d: _incomplete(b, content, members, clinic)
         for d, members in domain_rules.items()
     }
-    severity = b.greatest([*fired_sev, *incomplete.values()])
+    # Severities as columns of their own (each is read several times below).
+    last = [(f"_inc_{i}", expr) for i, expr in enumerate(incomplete.values())]
+    last.append(("_severity", b.greatest([*fired_sev, *incomplete.values()])))
+    stages = [*compiler.stages, last]
+    incomplete = {d: b.col(f"_inc_{i}") for i, d in enumerate(incomplete)}
+    severity = b.col("_severity")
     flagged = [
         (
             d,
@@ -279,29 +331,24 @@ def outcome_exprs(b: Backend[E], content: Content) -> dict[str, E]:
     order = {fid: i for i, fid in enumerate(content.form.vocabulary.facts)}
     domain_order = {d: i for i, d in enumerate(content.domains)}
     flagged.sort(key=lambda kv: domain_order.get(kv[0], 1 << 30))
-    return {
-        "disposition": b.when(
-            [
-                (b.compare("eq", severity, s), b.lit(name))
-                for s, name in sorted(DISPOSITION_BY_SEVERITY.items())
-            ],
-            b.null("str"),
-        ),
-        "domains": b.strings(
-            [b.when([(cond, b.lit(d))], b.null("str")) for d, cond in flagged]
-        ),
-        "rule_ids": b.strings(
-            [b.when([(f, b.lit(cr.rule.id))], b.null("str")) for cr, f, _, _ in rules]
-        ),
-        "unknown_facts": b.strings(
-            [
-                b.when([(_fold(b.or_, conds), b.lit(fact))], b.null("str"))
-                for fact, conds in sorted(
-                    mattered.items(), key=lambda kv: order.get(kv[0], 1 << 30)
-                )
-            ]
-        ),
+    disposition = b.when(
+        [
+            (b.compare("eq", severity, s), b.lit(name))
+            for s, name in sorted(DISPOSITION_BY_SEVERITY.items())
+        ],
+        b.null("str"),
+    )
+    lists = {
+        "domains": flagged,
+        "rule_ids": [(cr.rule.id, f) for cr, f, _, _ in rules],
+        "unknown_facts": [
+            (fact, _fold(b.or_, conds))
+            for fact, conds in sorted(
+                mattered.items(), key=lambda kv: order.get(kv[0], 1 << 30)
+            )
+        ],
     }
+    return Outcome(stages, {"disposition": disposition}, lists)
 
 
 def _incomplete(

@@ -107,6 +107,25 @@ class PolarsBackend:
             return pl.lit([], dtype=pl.List(pl.String()))
         return pl.concat_list([i.cast(pl.String) for i in items]).list.drop_nulls()
 
+    def labels(self, items: Sequence[tuple[str, pl.Expr]]) -> pl.Expr:
+        """The labels whose condition is true, as a list (in order).
+
+        Built as one joined string and split: several times faster in Polars than
+        a list of conditional literals. Labels are ids, which never contain ``|``.
+        """
+        if not items:
+            return pl.lit([], dtype=pl.List(pl.String()))
+        assert all("|" not in label for label, _ in items)
+        joined = pl.concat_str(
+            [pl.when(cond).then(pl.lit(label + "|")) for label, cond in items],
+            ignore_nulls=True,
+        )
+        return (
+            joined.str.strip_chars_end("|")
+            .str.split("|")
+            .list.eval(pl.element().filter(pl.element() != ""))
+        )
+
     def round2(self, a: pl.Expr) -> pl.Expr:
         """Rounded to 2 decimals."""
         return a.round(2)
@@ -145,7 +164,15 @@ def screen_frame(
         frame = frame.with_columns(missing)
     for stage in scoring_stages(backend, content, present):
         frame = frame.with_columns([expr.alias(name) for name, expr in stage])
-    out = outcome_exprs(backend, content)
+    outcome = outcome_exprs(backend, content)
+    for stage in outcome.stages:
+        frame = frame.with_columns([expr.alias(name) for name, expr in stage])
+    lists = {
+        name: backend.labels([(label, cond) for label, cond in items])
+        for name, items in outcome.lists.items()
+    }
     return frame.select(
-        pl.col(PERSON), *[e.alias(n) for n, e in out.items()], *map(pl.col, keep)
+        pl.col(PERSON),
+        *[e.alias(n) for n, e in {**outcome.scalars, **lists}.items()],
+        *map(pl.col, keep),
     )

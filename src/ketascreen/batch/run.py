@@ -12,7 +12,13 @@ import polars as pl
 from ketascreen.batch.expressions import problem_expr
 from ketascreen.batch.polars_backend import PolarsBackend, screen_frame
 from ketascreen.batch.schema import PERSON, fact_columns
-from ketascreen.batch.table import read_facts, write_table, written_atomically
+from ketascreen.batch.table import (
+    BatchInputError,
+    read_facts,
+    write_table,
+    written_atomically,
+)
+from ketascreen.errors import Problem
 from ketascreen.rules.loader import Content
 
 OUTCOME = ("disposition", "domains", "rule_ids", "unknown_facts")
@@ -44,11 +50,16 @@ def screen_polars(frame: pl.LazyFrame, content: Content) -> pl.LazyFrame:
     if "_unreadable" in names:
         problems = pl.concat_list(pl.col("_unreadable"), problems)
     frame = frame.with_columns(problems.alias("input_problems"))
-    screened = screen_frame(frame.drop("_unreadable", strict=False), content, columns)
+    screened = screen_frame(
+        frame.drop("_unreadable", strict=False),
+        content,
+        columns,
+        keep=["input_problems"],
+    )
     clean = pl.col("input_problems").list.len() == 0
-    return pl.concat(
-        [screened, frame.select("input_problems")], how="horizontal"
-    ).with_columns([pl.when(clean).then(pl.col(n)).alias(n) for n in OUTCOME])
+    return screened.with_columns(
+        [pl.when(clean).then(pl.col(n)).alias(n) for n in OUTCOME]
+    )
 
 
 def run_batch(
@@ -113,3 +124,63 @@ def summarise(result: pl.LazyFrame) -> Summary:
 
 
 __all__ = ["PERSON", "Summary", "run_batch", "screen_polars", "summarise"]
+
+
+def run_spark(
+    source: Path, target: Path, content: Content, *, master: str | None = None
+) -> Summary:
+    """Screen a Parquet facts table with Spark (no Python UDFs) and write the result.
+
+    Args:
+        source: a Parquet facts table (a file or a folder of parts; on a cluster, on
+            storage every executor can read).
+        target: where the result goes: a folder of Parquet parts, written under a
+            temporary name and renamed when complete.
+        content: the loaded content.
+        master: the Spark master URL (default ``local[2]``).
+
+    Returns:
+        The summary.
+    """
+    from pyspark.sql import functions as F
+
+    from ketascreen.batch.spark_backend import DTYPES as SPARK_TYPES
+    from ketascreen.batch.spark_backend import SparkBackend, local_session, quoted
+    from ketascreen.batch.spark_backend import screen_frame as spark_screen
+
+    if source.suffix.lower() == ".csv" or target.suffix.lower() == ".csv":
+        raise BatchInputError(
+            [
+                Problem(
+                    str(source),
+                    "the Spark engine reads and writes Parquet; convert the CSV first",
+                )
+            ]
+        )
+    columns = fact_columns(content)
+    checked = read_facts(source, columns)  # names and types, before any work starts
+    present = checked.collect_schema().names()
+    spark = local_session(master or "local[2]")
+    frame = spark.read.parquet(str(source))
+    frame = frame.select(
+        [
+            F.col(quoted(n)).cast(SPARK_TYPES[columns[n].dtype]).alias(n)
+            if n in columns
+            else F.col(quoted(n))
+            for n in present
+        ]
+    )
+    problems = problem_expr(
+        SparkBackend(), {n: c for n, c in columns.items() if n in present}
+    )
+    frame = frame.withColumn("input_problems", problems)
+    screened = spark_screen(frame, content, columns, keep=["input_problems"])
+    clean = F.size(F.col("input_problems")) == 0
+    screened = screened.select(
+        F.col(PERSON),
+        *[F.when(clean, F.col(n)).alias(n) for n in OUTCOME],
+        F.col("input_problems"),
+    )
+    with written_atomically(target) as tmp:
+        screened.write.parquet(str(tmp))
+    return summarise(pl.scan_parquet(target / "*.parquet"))
