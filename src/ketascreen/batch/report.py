@@ -18,7 +18,10 @@ def summary_tables(summary: Summary) -> list[Table]:
         ("Disposition", summary.dispositions),
         ("Flagged domain", summary.domains),
         ("Unknown most often (answers that mattered)", _top(summary.unknown_facts)),
+        ("Record codes not used (code: reason)", _top(summary.not_used)),
     ):
+        if not counts:
+            continue
         table = Table(title=title)
         table.add_column(title.split(" (")[0])
         table.add_column("people", justify="right")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import polars as pl
@@ -34,6 +34,8 @@ class Summary:
     domains: dict[str, int]
     unknown_facts: dict[str, int]
     input_problems: int
+    not_used: dict[str, int] = field(default_factory=dict)
+    """Record codes a bulk export carried that gave no answer (code: reason)."""
 
 
 def screen_polars(frame: pl.LazyFrame, content: Content) -> pl.LazyFrame:
@@ -73,7 +75,8 @@ def run_batch(
     """Screen a facts table with Polars, chunk by chunk, and write the result.
 
     Args:
-        source: the facts table (Parquet or CSV).
+        source: the facts table (Parquet or CSV), or a folder of FHIR bulk-export
+            NDJSON files (Patient, Condition, Observation, medications, allergies).
         target: where to write the result (Parquet or CSV); written to a temporary
             name and renamed, so a partial output never looks complete.
         content: the loaded content.
@@ -83,7 +86,15 @@ def run_batch(
     Returns:
         The summary.
     """
-    frame = read_facts(source, fact_columns(content))
+    columns = fact_columns(content)
+    not_used: dict[str, int] = {}
+    if source.is_dir():  # a FHIR bulk export: record resources through the code maps
+        from ketascreen.batch.bulk import read_bulk
+
+        bulk = read_bulk(source, content, columns)
+        frame, not_used = bulk.frame.lazy(), dict(bulk.unmapped.most_common())
+    else:
+        frame = read_facts(source, columns)
     total = frame.select(pl.len()).collect().item()
     parts = target.with_name(f".{target.name}.parts")
     shutil.rmtree(parts, ignore_errors=True)
@@ -97,7 +108,8 @@ def run_batch(
         result = pl.scan_parquet(parts / "*.parquet")
         with written_atomically(target) as tmp:
             write_table(result, tmp, csv=target.suffix.lower() == ".csv")
-        return summarise(pl.scan_parquet(parts / "*.parquet"))
+        summary = summarise(pl.scan_parquet(parts / "*.parquet"))
+        return replace(summary, not_used=not_used)
     finally:
         shutil.rmtree(parts, ignore_errors=True)
 
