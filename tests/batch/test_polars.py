@@ -80,3 +80,14 @@ def test_frame_types(content: Content) -> None:
     """The generated frame has the schema's types."""
     df = frame(content, rows(content, 2))
     assert df.schema["heart_conditions"] == pl.List(pl.String)
+
+
+def test_synthetic_population_agrees(content: Content) -> None:
+    """Rows from `ketascreen synth` (correlated, gated, near thresholds) agree too."""
+    from ketascreen.batch.synth import synthesize
+
+    population = next(synthesize(content, 3000, seed=11, chunk=3000))
+    data = population.to_dicts()
+    got = screen_polars(population.lazy(), content).collect().to_dicts()
+    for row, result in zip(data, got, strict=True):
+        assert outcome(result) == reference(content, row), row[PERSON]

@@ -39,7 +39,7 @@ pytestmark = [
 
 #: Every bundled optional instrument. With them the content holds all the default
 #: rules plus mean, count and gated scores; Spark spends ~15 s planning a content,
-#: so this one content (a superset of the default) keeps the module near 30 s.
+#: so this one content (a superset of the default) keeps the module under a minute.
 OPTIONAL = ("pcl5", "des2", "dast10", "mdq", "msibpd", "cssrs")
 RANDOM_ROWS = 2800
 Outcome = tuple[Any, ...]
