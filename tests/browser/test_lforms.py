@@ -262,6 +262,12 @@ class TestOurQuestionnaire:
         assert _normal(got.answers) == _normal(person.answers)
 
 
+def _total(response: dict[str, Any]) -> Any:
+    """The exported PHQ-9 total's answer, if any."""
+    items = {i["linkId"]: i.get("answer") for i in response.get("item", [])}
+    return items.get("/44261-6")
+
+
 def _normal(answers: dict[str, Any]) -> dict[str, Any]:
     return {k: sorted(v) if isinstance(v, list) else v for k, v in answers.items()}
 
@@ -301,7 +307,8 @@ class TestPhq9Export:
             option = f'#lhc-tools-searchResults li[autocomprawlistindex="{points}"]'
             page.locator(option).click()
         page.keyboard.press("Tab")  # the last choice is kept when its field is left
-        until(lambda: len(export(page).get("item", [])) > len(PHQ9_LINKS))
+        # LHC-Forms recalculates the total after the last answer; wait until it has.
+        until(lambda: _total(export(page)) == [{"valueDecimal": sum(PHQ9_POINTS)}])
         response = export(page)
         answers = {i["linkId"]: i["answer"] for i in response["item"]}
         for link_id, points in zip(PHQ9_LINKS, PHQ9_POINTS, strict=True):
