@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
+import os
 import subprocess
 import sys
 import tempfile
@@ -25,10 +25,25 @@ SAMPLE = 20_000
 
 
 def peak_mb() -> float:
-    """This process's (and its waited-for children's) peak resident memory in MB."""
-    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return max(own, kids) / 1024
+    """Peak resident memory of this process plus its child processes (Spark's JVM), MB.
+
+    Read from /proc (VmHWM), which starts afresh at exec; ``ru_maxrss`` would carry
+    the parent's peak over into each phase's process.
+    """
+    pids = [str(os.getpid())]
+    for task in Path("/proc/self/task").iterdir():
+        children = (task / "children").read_text(encoding="ascii").split()
+        pids += children
+    total_kb = 0
+    for pid in pids:
+        try:
+            status = Path(f"/proc/{pid}/status").read_text(encoding="ascii")
+        except OSError:
+            continue
+        for line in status.splitlines():
+            if line.startswith("VmHWM:"):
+                total_kb += int(line.split()[1])
+    return total_kb / 1024
 
 
 def phase(name: str, data: Path, rows: int) -> dict[str, Any]:
