@@ -334,3 +334,33 @@ class TestFhir:
         done = cli("screen", "--answers", "-", stdin=json.dumps(body))
         assert done.returncode == 2
         assert "QuestionnaireResponse.status" in done.stderr
+
+
+class TestBatch:
+    """synth and batch from the command line."""
+
+    def test_synth_then_batch(self, tmp_path: Path) -> None:
+        """A synthetic population screens; the summary and chart are written."""
+        pop, out = tmp_path / "pop.parquet", tmp_path / "out.parquet"
+        assert cli("synth", str(pop), "--people", "2000").returncode == 0
+        done = cli("batch", str(pop), str(out))
+        assert done.returncode == 0, done.stderr
+        assert "2,000 people screened" in done.stdout
+        assert "Disposition" in done.stdout
+        assert (tmp_path / "out.summary.png").read_bytes()[:4] == b"\x89PNG"
+        import polars as pl
+
+        result = pl.read_parquet(out)
+        assert result.height == 2000
+        assert result["disposition"].null_count() == 0
+
+    def test_bad_table_exits_2(self, tmp_path: Path) -> None:
+        """A table with a misspelled column names it and exits with 2; no output."""
+        import polars as pl
+
+        bad = tmp_path / "bad.parquet"
+        pl.DataFrame({"person_id": ["a"], "agee": [40.0]}).write_parquet(bad)
+        done = cli("batch", str(bad), str(tmp_path / "out.parquet"))
+        assert done.returncode == 2
+        assert "agee: unknown column; did you mean 'age'?" in done.stderr
+        assert not (tmp_path / "out.parquet").exists()
