@@ -67,6 +67,9 @@ class Backend(Protocol[E]):
     def strings(self, items: Sequence[E]) -> E:
         """A list of the non-null strings among ``items``."""
 
+    def labels(self, items: Sequence[tuple[str, E]]) -> E:
+        """The labels whose condition is true, as a list, in order."""
+
     def round2(self, a: E) -> E:
         """Rounded to 2 decimals."""
 

@@ -418,3 +418,25 @@ def _expected(column: Column) -> str:
         if (spec.minimum is not None and spec.maximum is not None)
         else "out of range"
     )
+
+
+def plan(
+    b: Backend[E], content: Content, columns: Mapping[str, Column], present: set[str]
+) -> tuple[list[list[tuple[str, E]]], dict[str, E]]:
+    """Everything an engine runs: stages of columns to add in order, then the outputs.
+
+    Args:
+        b: the backend.
+        content: the loaded content.
+        columns: the facts table's columns.
+        present: the columns the input has (absent optional ones become nulls).
+
+    Returns:
+        The stages, and the output columns (disposition, domains, rule_ids,
+        unknown_facts) by name.
+    """
+    absent = [(n, b.null(c.dtype)) for n, c in columns.items() if n not in present]
+    outcome = outcome_exprs(b, content)
+    stages = [absent, *scoring_stages(b, content, present), *outcome.stages]
+    lists = {name: b.labels(items) for name, items in outcome.lists.items()}
+    return [s for s in stages if s], {**outcome.scalars, **lists}

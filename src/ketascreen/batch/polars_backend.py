@@ -7,7 +7,7 @@ from typing import Any
 
 import polars as pl
 
-from ketascreen.batch.expressions import outcome_exprs, scoring_stages
+from ketascreen.batch.expressions import plan
 from ketascreen.batch.schema import PERSON, Column
 from ketascreen.rules.loader import Content
 
@@ -153,26 +153,10 @@ def screen_frame(
         ``person_id``, ``disposition``, ``domains``, ``rule_ids``, ``unknown_facts``
         and the kept columns.
     """
-    backend = PolarsBackend()
     present = set(frame.collect_schema().names())
-    missing = [
-        pl.lit(None, dtype=DTYPES[c.dtype]).alias(name)
-        for name, c in columns.items()
-        if name not in present
-    ]
-    if missing:
-        frame = frame.with_columns(missing)
-    for stage in scoring_stages(backend, content, present):
+    stages, outputs = plan(PolarsBackend(), content, columns, present)
+    for stage in stages:
         frame = frame.with_columns([expr.alias(name) for name, expr in stage])
-    outcome = outcome_exprs(backend, content)
-    for stage in outcome.stages:
-        frame = frame.with_columns([expr.alias(name) for name, expr in stage])
-    lists = {
-        name: backend.labels([(label, cond) for label, cond in items])
-        for name, items in outcome.lists.items()
-    }
     return frame.select(
-        pl.col(PERSON),
-        *[e.alias(n) for n, e in {**outcome.scalars, **lists}.items()],
-        *map(pl.col, keep),
+        pl.col(PERSON), *[e.alias(n) for n, e in outputs.items()], *map(pl.col, keep)
     )

@@ -28,7 +28,7 @@ from pyspark.sql import Column as SparkColumn
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from ketascreen.batch.expressions import outcome_exprs, scoring_stages
+from ketascreen.batch.expressions import plan
 from ketascreen.batch.schema import PERSON, Column
 from ketascreen.rules.loader import Content
 
@@ -152,6 +152,15 @@ class SparkBackend:
             return F.array().cast(DTYPES["list[str]"])
         return F.array_compact(F.array(*[i.cast("string") for i in items]))
 
+    def labels(self, items: Sequence[tuple[str, SparkColumn]]) -> SparkColumn:
+        """The labels whose condition is true, as an array, in order."""
+        return self.strings(
+            [
+                self.when([(cond, self.lit(label))], self.null("str"))
+                for label, cond in items
+            ]
+        )
+
     def round2(self, a: SparkColumn) -> SparkColumn:
         """Rounded to 2 decimals, half up on the decimal form (module docstring)."""
         return F.round(a, 2)
@@ -180,31 +189,12 @@ def screen_frame(
         and the kept columns.
     """
     backend = SparkBackend()
-    present = set(df.columns)
-    missing = {
-        name: backend.null(c.dtype)
-        for name, c in columns.items()
-        if name not in present
-    }
-    if missing:
-        df = df.withColumns(missing)
-    for stage in scoring_stages(backend, content, present):
+    stages, outputs = plan(backend, content, columns, set(df.columns))
+    for stage in stages:
         df = df.withColumns(dict(stage))
-    outcome = outcome_exprs(backend, content)
-    for stage in outcome.stages:
-        df = df.withColumns(dict(stage))
-    lists = {
-        name: backend.strings(
-            [
-                backend.when([(cond, backend.lit(label))], backend.null("str"))
-                for label, cond in items
-            ]
-        )
-        for name, items in outcome.lists.items()
-    }
     return df.select(
         backend.col(PERSON),
-        *[expr.alias(name) for name, expr in {**outcome.scalars, **lists}.items()],
+        *[expr.alias(name) for name, expr in outputs.items()],
         *[backend.col(name) for name in keep],
     )
 
