@@ -29,6 +29,7 @@ from typing import Any
 
 import pytest
 from tests.interop.test_questionnaire import synthetic_form
+from tests.interop.test_response import FREQUENCY, PHQ9_LINKS
 
 from ketascreen.intake.answers import facts_from_answers
 from ketascreen.intake.form import Form
@@ -59,20 +60,8 @@ PAGE = """<!doctype html>
 RENDERED = """() => Array.from(document.querySelectorAll('lhc-item'))
     .map(e => e.id.replace(/^item-/, '').split('/')[0])"""
 TODAY = date(2025, 1, 15)
-#: PHQ-9 items 1-9 of the LHC-Forms Questionnaire, and the points chosen for each.
-PHQ9_LINKS = [
-    "/44250-9",
-    "/44255-8",
-    "/44259-0",
-    "/44254-1",
-    "/44251-7",
-    "/44258-2",
-    "/44252-5",
-    "/44253-3",
-    "/44260-8",
-]
+#: The points chosen for PHQ-9 items 1-9 (PHQ9_LINKS) of the LHC-Forms Questionnaire.
 PHQ9_POINTS = [1, 2, 2, 1, 0, 1, 1, 2, 1]
-FREQUENCY = ["LA6568-5", "LA6569-3", "LA6570-1", "LA6571-9"]
 
 
 class _Quiet(SimpleHTTPRequestHandler):
