@@ -126,7 +126,11 @@ def _machine_output(
 
     instruments = {key: c.file for key, c in content.instruments.items()}
     bundle = result_bundle(
-        result, answers=intake.answers, form=content.form, instruments=instruments
+        result,
+        answers=intake.answers,
+        form=content.form,
+        instruments=instruments,
+        domain_titles={d: info.title for d, info in content.domains.items()},
     )
     with_not_used(bundle, list(intake.not_used))
     return json.dumps(bundle, indent=2, ensure_ascii=False)

@@ -169,3 +169,13 @@ class TestNotUsed:
         [outcome] = resources(response.json(), "OperationOutcome")
         assert outcome["issue"][0]["severity"] == "information"
         assert "bipolar_status" in str(outcome)
+
+
+def test_risk_assessment_names_domains(client: TestClient, content: Content) -> None:
+    """Predictions carry the domain's clinician-facing title, not only its id."""
+    response = client.post(
+        "/fhir/QuestionnaireResponse", json=our_response(content.form, ANSWERS)
+    )
+    [risk] = resources(response.json(), "RiskAssessment")
+    texts = {p["outcome"]["text"] for p in risk["prediction"]}
+    assert content.domains["pregnancy"].title in texts

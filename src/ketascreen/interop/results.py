@@ -137,6 +137,7 @@ def result_bundle(
     created_at: datetime | None = None,
     patient_reference: str | None = None,
     instruments: Mapping[str, InstrumentFile] | None = None,
+    domain_titles: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """Express one screening result as a validated FHIR R4 Bundle.
 
@@ -148,6 +149,8 @@ def result_bundle(
             identifier and makes the ``urn:uuid`` full URLs repeatable.
         created_at: when the screening was done (timezone-aware; default now, UTC).
         patient_reference: a reference to the person (``Patient/123``), if known.
+        domain_titles: domain id to its clinician-facing title (``{d: i.title
+            for d, i in content.domains.items()}``), for the RiskAssessment.
         instruments: instrument files by id (``{i: c.file for i, c in
             content.instruments.items()}``), to code options that carry a LOINC
             answer code; without them every option uses the ketascreen answers system.
@@ -167,7 +170,7 @@ def result_bundle(
         entries.append(("crisis", _crisis_issue(ctx, result.crisis)))
     response = _response(ctx, form, answers, screened_on, _answer_loincs(instruments))
     entries.append(("response", response))
-    entries.append(("risk", _risk_assessment(ctx, result)))
+    entries.append(("risk", _risk_assessment(ctx, result, domain_titles or {})))
     entries += [(f"finding/{i}", _issue(ctx, f)) for i, f in enumerate(result.findings)]
     entries += [
         (f"score/{i}", _observation(ctx, s, form))
@@ -339,7 +342,9 @@ def _duration(item: FormItem, value: float) -> dict[str, Any]:
 # ---- RiskAssessment ----------------------------------------------------------------
 
 
-def _risk_assessment(ctx: _Context, result: ScreeningResult) -> dict[str, Any]:
+def _risk_assessment(
+    ctx: _Context, result: ScreeningResult, titles: Mapping[str, str]
+) -> dict[str, Any]:
     """The overall picture: one prediction per flagged domain, the result in a note."""
     assessment: dict[str, Any] = {
         "resourceType": "RiskAssessment",
@@ -350,7 +355,7 @@ def _risk_assessment(ctx: _Context, result: ScreeningResult) -> dict[str, Any]:
         "method": {"text": f"ketascreen ruleset {result.ruleset_version}"},
         "note": [{"text": _disposition_note(result)}],
     }
-    predictions = [_prediction(d, result.findings) for d in result.domains]
+    predictions = [_prediction(d, result.findings, titles) for d in result.domains]
     return _with(assessment, "prediction", [p for p in predictions if p])
 
 
@@ -359,7 +364,9 @@ def _disposition_note(result: ScreeningResult) -> str:
     return f"Overall result: {result.disposition_label} ({result.disposition.value})."
 
 
-def _prediction(domain: str, findings: Iterable[Finding]) -> dict[str, Any] | None:
+def _prediction(
+    domain: str, findings: Iterable[Finding], titles: Mapping[str, str]
+) -> dict[str, Any] | None:
     """One domain's prediction, from its findings that change the disposition."""
     own = [f for f in findings if f.domain == domain and f.level != Level.info]
     if not own:
@@ -369,8 +376,14 @@ def _prediction(domain: str, findings: Iterable[Finding]) -> dict[str, Any] | No
     rationale = " ".join(dict.fromkeys(f.clinician_rationale for f in own))
     return {
         "outcome": {
-            "coding": [{"system": DOMAINS_SYSTEM, "code": domain}],
-            "text": domain,
+            "coding": [
+                {
+                    "system": DOMAINS_SYSTEM,
+                    "code": domain,
+                    "display": titles.get(domain, domain),
+                }
+            ],
+            "text": titles.get(domain, domain),
         },
         "qualitativeRisk": {
             "coding": [{"system": RISK_SYSTEM, "code": code, "display": display}]

@@ -140,4 +140,5 @@ def _bundle(
         screening_id=screening_id,
         created_at=created_at,
         instruments=instruments,
+        domain_titles={d: i.title for d, i in state.content.domains.items()},
     )
