@@ -95,3 +95,28 @@ class TestBulk:
         """A folder with no NDJSON is refused."""
         with pytest.raises(BatchInputError, match=r"no \.ndjson"):
             run_batch(tmp_path, tmp_path / "out.parquet", content)
+
+
+def test_resources_about_no_patient_are_counted(
+    content: Content, tmp_path: Path
+) -> None:
+    """A resource whose subject is not a Patient reference is counted, not screened."""
+    export = tmp_path / "export"
+    write_export(export)
+    odd = {**condition("c9", "a", "38341003"), "subject": "Patient/a"}
+    with (export / "Condition.ndjson").open("a", encoding="utf-8") as handle:
+        handle.write(json.dumps(odd) + "\n")
+    summary = run_batch(export, tmp_path / "out.parquet", content)
+    assert summary.not_used["no patient: a resource with no Patient subject"] == 1
+    assert summary.people == 3
+
+
+def test_export_without_patients(content: Content, tmp_path: Path) -> None:
+    """An export whose resources name no patient is refused, not half-written."""
+    export = tmp_path / "export"
+    export.mkdir()
+    lone = {**condition("c1", "x", "38341003"), "subject": {"display": "someone"}}
+    (export / "Condition.ndjson").write_text(json.dumps(lone) + "\n", encoding="utf-8")
+    with pytest.raises(BatchInputError, match="no people to screen"):
+        run_batch(export, tmp_path / "out.parquet", content)
+    assert not (tmp_path / "out.parquet").exists()

@@ -246,3 +246,19 @@ class TestUnmapped:
         found = cards(content, PATIENT_VIEW, body)
         assert found[-1]["summary"] == "1 record entries not interpreted"
         assert "Condition/odd" in found[-1]["detail"]
+
+
+class TestMalformedOrders:
+    """A malformed order-select context is named, not a crash."""
+
+    def test_draft_orders_not_a_bundle(self, content: Content) -> None:
+        """draftOrders as a list and selections as objects name the fields."""
+        body = request("order-select", PREGNANT, **KETAMINE)
+        body["context"]["draftOrders"] = [1, 2]
+        with pytest.raises(FhirError) as err:
+            handle(ORDER_SELECT, body, content=content, base_url=BASE)
+        assert err.value.problems[0].where.startswith("request.context")
+        body = request("order-select", PREGNANT, **KETAMINE)
+        body["context"]["selections"] = [{"x": 1}]
+        with pytest.raises(FhirError):
+            handle(ORDER_SELECT, body, content=content, base_url=BASE)

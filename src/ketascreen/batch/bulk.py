@@ -22,7 +22,7 @@ import polars as pl
 from ketascreen.batch.polars_backend import DTYPES
 from ketascreen.batch.schema import PERSON, Column
 from ketascreen.batch.table import BatchInputError
-from ketascreen.errors import Problem
+from ketascreen.errors import InputError, Problem
 from ketascreen.intake.answers import facts_from_answers
 from ketascreen.rules.loader import Content
 
@@ -60,11 +60,21 @@ def read_bulk(
     when = today or date.today()  # noqa: DTZ011 - the local date, as screen() uses
     by_patient = _group(folder)
     rows, unmapped = [], Counter[str]()
+    unmapped["no patient: a resource with no Patient subject"] = len(
+        by_patient.pop("", [])
+    )
     for patient, resources in sorted(by_patient.items()):
-        record = answers_from_resources(resources, content.form, today=when)
+        try:
+            record = answers_from_resources(resources, content.form, today=when)
+            facts = facts_from_answers(content.form, record.answers, when).values
+        except InputError as exc:
+            where = f"{folder}: Patient/{patient}"
+            raise BatchInputError(
+                [Problem(f"{where} {p.where}", p.message) for p in exc.problems]
+            ) from exc
         unmapped.update(f"{u.system}|{u.code}: {u.reason}" for u in record.unmapped)
-        facts = facts_from_answers(content.form, record.answers, when).values
         rows.append({PERSON: patient, **_facts(facts, columns)})
+    unmapped = +unmapped  # drop the zero count
     schema = {
         PERSON: pl.String(),
         **{n: DTYPES[c.dtype] for n, c in columns.items() if c.required},
@@ -85,8 +95,7 @@ def _group(folder: Path) -> dict[str, list[dict[str, Any]]]:
                 if line.strip():
                     resource = _parse(path, number, line)
                     grouped[_patient_of(resource)].append(resource)
-    grouped.pop("", None)  # resources about no patient cannot be screened
-    return grouped
+    return grouped  # under "": resources about no patient (counted, not screened)
 
 
 def _parse(path: Path, number: int, line: str) -> dict[str, Any]:
@@ -104,10 +113,11 @@ def _parse(path: Path, number: int, line: str) -> dict[str, Any]:
 def _patient_of(resource: dict[str, Any]) -> str:
     if resource["resourceType"] == "Patient":
         return str(resource.get("id", ""))
-    ref = (resource.get("subject") or resource.get("patient") or {}).get(
-        "reference", ""
-    )
-    return str(ref).removeprefix("Patient/")
+    holder = resource.get("subject") or resource.get("patient")
+    ref = holder.get("reference") if isinstance(holder, dict) else None
+    if not isinstance(ref, str) or not ref.startswith("Patient/"):
+        return ""
+    return ref.removeprefix("Patient/")
 
 
 def _facts(facts: Mapping[str, Any], columns: dict[str, Column]) -> dict[str, Any]:

@@ -96,6 +96,8 @@ def run_batch(
     else:
         frame = read_facts(source, columns)
     total = frame.select(pl.len()).collect().item()
+    if total == 0:  # a bulk export with no Patient (tables are checked on reading)
+        raise BatchInputError([Problem(str(source), "no people to screen")])
     parts = target.with_name(f".{target.name}.parts")
     shutil.rmtree(parts, ignore_errors=True)
     parts.mkdir(parents=True)

@@ -17,7 +17,7 @@ from datetime import date
 from functools import lru_cache
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from ketascreen.content.base import ContentModel, FileHeader
 from ketascreen.content.files import DATA, load_model
@@ -211,29 +211,59 @@ def _nothing_message(spec: CdsHooksFile) -> str:
     )
 
 
+class _Coding(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    system: str | None = None
+    code: str | None = None
+    display: str | None = None
+
+
+class _Concept(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    text: str | None = None
+    coding: list[_Coding] = []
+
+
+class _Order(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    resourceType: str
+    id: str | None = None
+    medicationCodeableConcept: _Concept | None = None
+
+
+class _Entry(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    resource: _Order
+
+
+class _DraftOrders(BaseModel):
+    """The parts of an order-select context the service reads."""
+
+    model_config = ConfigDict(extra="allow")
+    entry: list[_Entry] = []
+
+
 def _orders_ketamine(context: Mapping[str, Any], trigger: OrderTrigger) -> bool:
-    return any(_is_ketamine(order, trigger) for order in _draft_orders(context))
+    try:
+        draft = _DraftOrders.model_validate(context.get("draftOrders") or {})
+        selections = TypeAdapter(list[str]).validate_python(
+            context.get("selections") or []
+        )
+    except ValidationError as exc:
+        raise FhirError(problems_from_validation(exc, "request.context")) from exc
+    orders = [e.resource for e in draft.entry]
+    chosen = [o for o in orders if f"{o.resourceType}/{o.id}" in selections]
+    return any(_is_ketamine(o, trigger) for o in chosen or orders)
 
 
-def _draft_orders(context: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:
-    bundle = context.get("draftOrders") or {}
-    selected = set(context.get("selections") or ())
-    for entry in bundle.get("entry") or ():
-        resource = entry.get("resource") or {}
-        ref = f"{resource.get('resourceType')}/{resource.get('id')}"
-        if not selected or ref in selected:
-            yield resource
-
-
-def _is_ketamine(order: Mapping[str, Any], trigger: OrderTrigger) -> bool:
-    concept = order.get("medicationCodeableConcept") or {}
-    words = [str(concept.get("text") or "")]
-    for coding in concept.get("coding") or ():
-        if coding.get("code") in trigger.rxnorm and "rxnorm" in str(
-            coding.get("system")
-        ):
+def _is_ketamine(order: _Order, trigger: OrderTrigger) -> bool:
+    concept = order.medicationCodeableConcept or _Concept()
+    words = [concept.text or ""]
+    for coding in concept.coding:
+        rxnorm = "rxnorm" in (coding.system or "")
+        if rxnorm and coding.code in trigger.rxnorm:
             return True
-        words.append(str(coding.get("display") or ""))
+        words.append(coding.display or "")
     text = " ".join(words).lower()
     return any(name in text for name in trigger.names)
 

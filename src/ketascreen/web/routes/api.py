@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
@@ -13,6 +14,7 @@ from ketascreen.domain.outcome import ScreeningResult
 from ketascreen.screening import screen
 from ketascreen.web.auth import COOKIE
 from ketascreen.web.deps import StateDep
+from ketascreen.web.state import AppState
 
 router = APIRouter(prefix="/api/v1", tags=["screenings"])
 
@@ -115,32 +117,47 @@ def read_screening(
 ) -> ScreeningPublic:
     """Read a stored screening with its private token (``Authorization: Bearer …``)
     or a staff session; every read is audited."""
-    token = (authorization or "").removeprefix("Bearer ").strip()
-    if token:
-        stored = state.repository.get_with_token(screening_id, token)
-        if stored is not None:
-            return ScreeningPublic(
-                id=stored.id,
-                created_at=stored.created_at,
-                status=stored.status,
-                result=ScreeningResult.model_validate_json(stored.result_json),
-            )
-    session = request.cookies.get(COOKIE)
-    staff = state.staff.session_user(session) if session else None
-    found = state.staff.screening(staff[0], screening_id) if staff else None
+    found = find_screening(state, screening_id, request, authorization)
     if found is None:
         raise HTTPException(
             status.HTTP_404_NOT_FOUND, "No screening with this id and token."
         )
     return ScreeningPublic(
-        id=found["id"],
-        created_at=found["created_at"],
-        status=found["status"],
-        result=ScreeningResult.model_validate(found["result"]),
+        id=screening_id,
+        created_at=found.created_at,
+        status=found.status,
+        result=found.result,
     )
 
 
-@router.post("/echo", include_in_schema=True, tags=["operations"])
-def echo(body: dict[str, Any]) -> dict[str, Any]:
-    """Return the JSON body unchanged: a baseline for load tests (benchmarks/web.py)."""
-    return body
+@dataclass(frozen=True)
+class Found:
+    """A stored screening read by its owner (token) or by staff; the read is audited."""
+
+    answers: dict[str, Any]
+    result: ScreeningResult
+    created_at: datetime
+    status: str
+
+
+def find_screening(
+    state: AppState, screening_id: str, request: Request, authorization: str | None
+) -> Found | None:
+    """The screening for its private token (``Bearer …``) or a staff session.
+
+    Returns:
+        The screening, or None for an unknown id or a wrong token (no hints).
+    """
+    token = (authorization or "").removeprefix("Bearer ").strip()
+    if token:
+        stored = state.repository.get_with_token(screening_id, token)
+        if stored is not None:
+            result = ScreeningResult.model_validate_json(stored.result_json)
+            return Found(stored.answers, result, stored.created_at, stored.status)
+    session = request.cookies.get(COOKIE)
+    staff = state.staff.session_user(session) if session else None
+    found = state.staff.screening(staff[0], screening_id) if staff else None
+    if found is None:
+        return None
+    result = ScreeningResult.model_validate(found["result"])
+    return Found(found["answers"], result, found["created_at"], found["status"])

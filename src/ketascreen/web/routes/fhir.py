@@ -18,8 +18,8 @@ from ketascreen.errors import Problem
 from ketascreen.interop.intake import read_input
 from ketascreen.interop.outcome import FhirError, operation_outcome, with_not_used
 from ketascreen.screening import screen
-from ketascreen.web.auth import COOKIE
 from ketascreen.web.deps import StateDep
+from ketascreen.web.routes.api import find_screening
 from ketascreen.web.state import AppState
 
 router = APIRouter(prefix="/fhir", tags=["fhir"])
@@ -98,29 +98,11 @@ def get_bundle(
 ) -> JSONResponse:
     """A stored screening as a Bundle (QuestionnaireResponse, RiskAssessment,
     DetectedIssues, Observations); token or staff session; audited."""
-    found = _stored(screening_id, request, state, authorization)
+    found = find_screening(state, screening_id, request, authorization)
     if found is None:
         return _not_found(f"Bundle/{screening_id}")
-    answers, result, created_at = found
-    return fhir_response(_bundle(state, result, answers, screening_id, created_at))
-
-
-def _stored(
-    screening_id: str, request: Request, state: AppState, authorization: str | None
-) -> tuple[dict[str, Any], ScreeningResult, datetime] | None:
-    token = (authorization or "").removeprefix("Bearer ").strip()
-    if token:
-        stored = state.repository.get_with_token(screening_id, token)
-        if stored is not None:
-            result = ScreeningResult.model_validate_json(stored.result_json)
-            return stored.answers, result, stored.created_at
-    session = request.cookies.get(COOKIE)
-    staff = state.staff.session_user(session) if session else None
-    found = state.staff.screening(staff[0], screening_id) if staff else None
-    if found is None:
-        return None
-    result = ScreeningResult.model_validate(found["result"])
-    return found["answers"], result, found["created_at"]
+    bundle = _bundle(state, found.result, found.answers, screening_id, found.created_at)
+    return fhir_response(bundle)
 
 
 def _bundle(
