@@ -117,17 +117,28 @@ def _read_answers(source: str) -> Any:
 
 
 def _machine_output(
-    result: ScreeningResult, intake: Intake, content: Any, fmt: Format
+    result: ScreeningResult,
+    answers: dict[str, Any],
+    intake: Intake,
+    content: Any,
+    fmt: Format,
+    noted: Any = None,
 ) -> str:
     if fmt == Format.json:
-        return render_json(result)
+        if noted is None:
+            return render_json(result)
+        from ketascreen.nlp.report import note_json
+
+        payload = result.model_dump(mode="json")
+        payload["note"] = note_json(noted)
+        return json.dumps(payload, indent=2, ensure_ascii=False)
     from ketascreen.interop.outcome import with_not_used  # FHIR models: load on use
     from ketascreen.interop.results import result_bundle
 
     instruments = {key: c.file for key, c in content.instruments.items()}
     bundle = result_bundle(
         result,
-        answers=intake.answers,
+        answers=answers,
         form=content.form,
         instruments=instruments,
         domain_titles={d: info.title for d, info in content.domains.items()},
@@ -139,13 +150,21 @@ def _machine_output(
 @app.command()
 def screen(
     answers: Annotated[
-        str,
+        str | None,
         typer.Option("--answers", help="Answers JSON file, or - for standard input."),
-    ],
+    ] = None,
+    note: Annotated[
+        str | None,
+        typer.Option(
+            "--note",
+            help="A free-text note (referral letter, intake note, the person's own "
+            "words), UTF-8 text file or - for standard input.",
+        ),
+    ] = None,
     ruleset: RulesetOpt = None,
     instrument: InstrumentOpt = None,
     fmt: Annotated[
-        Format, typer.Option("--format", help="text, json or markdown.")
+        Format, typer.Option("--format", help="text, json, markdown or fhir.")
     ] = Format.text,
     audience: Annotated[
         Audience, typer.Option(help="Who the text or Markdown is for.")
@@ -155,33 +174,78 @@ def screen(
         typer.Option("--date", help="Screening date, YYYY-MM-DD (default today)."),
     ] = None,
 ) -> None:
-    """Screen one person from an answers file and print the result."""
+    """Screen one person from answers, a note, or both, and print the result."""
+    if answers is None and note is None:
+        _fail([Problem("--answers/--note", "give at least one")], "Nothing to screen")
+    if answers == "-" and note == "-":
+        _fail(
+            [Problem("--answers/--note", "only one of them can be - (standard input)")],
+            "Bad option",
+        )
     content = _content(ruleset, instrument)
-    data = _read_answers(answers)
     try:
-        when = date.fromisoformat(on) if on else None
+        when = date.fromisoformat(on) if on else date.today()  # noqa: DTZ011 - local date
     except ValueError:
         _fail([Problem("--date", f"expected YYYY-MM-DD, got {on!r}")], "Bad option")
+    text = _read_note(note) if note is not None else None
+    data = _read_answers(answers) if answers is not None else {}
     try:
         intake = read_input(data, content, screening_date=when)
-        result = run_screen(intake.answers, content=content, screening_date=when)
+        if text is None:
+            result = run_screen(intake.answers, content=content, screening_date=when)
+            noted = None
+        else:
+            from ketascreen.nlp.merge import screen_with_note  # spaCy: load on use
+
+            noted = screen_with_note(
+                text, intake.answers, screening_date=when, content=content,
+                max_bytes=_note_limit(),
+            )
+            result = noted.result
     except InputError as exc:
-        _fail(exc.problems, "The answers have problems; nothing was screened:")
+        _fail(exc.problems, "The input has problems; nothing was screened:")
     for problem in intake.not_used:
         err.print(f"not used: {problem}", highlight=False, markup=False)
+    used = noted.answers if noted is not None else intake.answers
     if fmt in (Format.json, Format.fhir):
-        text = _machine_output(result, intake, content, fmt)
-        sys.stdout.write(text + "\n")
+        sys.stdout.write(_machine_output(result, used, intake, content, fmt, noted) + "\n")
         return
-    text = (
-        render_patient(result)
-        if audience == Audience.patient
-        else render_clinician(result)
-    )
-    if fmt == Format.markdown:
-        sys.stdout.write(text)
+    if audience == Audience.patient:
+        rendered = render_patient(result)
     else:
-        out.print(Markdown(text))
+        rendered = render_clinician(result)
+        if noted is not None:
+            from ketascreen.nlp.report import note_markdown
+
+            rendered += "\n" + note_markdown(noted)
+    if fmt == Format.markdown:
+        sys.stdout.write(rendered)
+    else:
+        out.print(Markdown(rendered))
+
+
+def _note_limit() -> int:
+    from ketascreen.config import Settings
+
+    return Settings().note_max_bytes
+
+
+def _read_note(source: str) -> str:
+    from ketascreen.nlp.scanner import read_note
+
+    limit = _note_limit()
+    try:
+        if source == "-":
+            data = sys.stdin.buffer.read(limit + 1)
+        else:
+            with Path(source).open("rb") as handle:
+                data = handle.read(limit + 1)
+    except OSError as exc:
+        _fail([Problem(source, f"cannot be read: {exc}")], "Cannot read the note")
+    try:
+        return read_note(data, limit)
+    except InputError as exc:
+        _fail(exc.problems, "Cannot read the note")
 
 
 @app.command()

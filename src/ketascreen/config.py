@@ -41,6 +41,11 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(
         default=256_000, description="Largest request body accepted."
     )
+    note_max_bytes: int = Field(
+        default=200_000,
+        gt=0,
+        description="Largest free-text note the scanner reads (UTF-8 bytes).",
+    )
     ruleset: Path | None = Field(
         default=None, description="A clinic ruleset file layered over the default."
     )

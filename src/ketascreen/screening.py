@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ketascreen.domain.outcome import ScreeningResult
-from ketascreen.intake.answers import facts_from_answers
+from ketascreen.intake.answers import FactSet, facts_from_answers
 from ketascreen.rules.engine import evaluate
 from ketascreen.rules.loader import Content, load_content
 
@@ -42,6 +42,7 @@ def screen(
     instruments: Sequence[str | Path] = (),
     screening_date: date | None = None,
     content: Content | None = None,
+    sources: Mapping[str, str] | None = None,
 ) -> ScreeningResult:
     """Screen one person from their answers.
 
@@ -51,6 +52,8 @@ def screen(
         instruments: extra instruments a clinic added (optional).
         screening_date: the date of screening (default: today).
         content: an already loaded content bundle (overrides ruleset/instruments).
+        sources: where answers came from when not from the person (item id to e.g.
+            ``note``); shown with the evidence.
 
     Returns:
         The screening result.
@@ -62,4 +65,6 @@ def screen(
     bundle = content or get_content(ruleset, instruments)
     when = screening_date or date.today()  # noqa: DTZ011 - the clinic's local date is meant
     facts = facts_from_answers(bundle.form, answers, when)
+    if sources:
+        facts = FactSet(facts.values, {**facts.sources, **sources})
     return evaluate(bundle, facts, when)

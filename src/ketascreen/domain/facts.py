@@ -7,6 +7,21 @@ from pydantic import BaseModel, ConfigDict, Field
 from ketascreen.domain.types import FactKind
 
 
+class AtLeast(frozenset[str]):
+    """A multi-choice value known to include these codes, and nothing more.
+
+    A person ticking boxes says what applies and, by not ticking, what does not. A note
+    or a record only says what it mentions: "HTN" tells us about high blood pressure,
+    not that there is no aneurysm. So ``contains`` on an ``AtLeast`` value is true for
+    a listed code and unknown (never false) for any other.
+    """
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return f"AtLeast({sorted(self)!r})"
+
+
 class FactSpec(BaseModel):
     """One fact that rules may read."""
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from ketascreen.domain.facts import AtLeast
 from ketascreen.domain.types import FactKind
 from ketascreen.errors import AnswersError, Problem
 from ketascreen.intake.form import Form, FormItem
@@ -246,9 +247,20 @@ def _choice(item: FormItem, raw: Any) -> str | int:
 
 
 def _multi(item: FormItem, raw: Any) -> frozenset[str]:
+    chosen = _multi_codes(item, raw)
+    if isinstance(raw, AtLeast):
+        if chosen & item.exclusive_codes:
+            raise ValueError(
+                f"a partial list cannot hold {sorted(chosen & item.exclusive_codes)}"
+            )
+        return AtLeast(chosen)
+    return chosen
+
+
+def _multi_codes(item: FormItem, raw: Any) -> frozenset[str]:
     if isinstance(raw, str):
         raw = [raw]
-    if not isinstance(raw, list | tuple):
+    if not isinstance(raw, list | tuple | frozenset):
         raise ValueError(f"expected a list of codes from {list(item.codes)}")
     if not raw:
         hint = " or ['none']" if "none" in item.codes else ""

@@ -17,6 +17,7 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from ketascreen.domain.facts import AtLeast
 from ketascreen.logic.schema import (
     All,
     AnyOf,
@@ -105,6 +106,12 @@ class _Writer:
             check = f"{self.const(value)} in {x}"
         else:
             check = f"not {self.const(frozenset(value))}.isdisjoint({x})"
+        if op in ("contains", "contains_any"):
+            # A partial list (AtLeast) leaves every code it does not name unknown.
+            return (
+                f"(1 if {load} is None else (3 if {check} else "
+                f"(1 if {x}.__class__ is _AtLeast else 0)))"
+            )
         return f"(1 if {load} is None else (3 if {check} else 0))"
 
 
@@ -140,7 +147,11 @@ def compile_partition(
 
 
 def _build(source: str, writer: _Writer, name: str) -> Any:
-    namespace: dict[str, Any] = {"_c": tuple(writer.consts), "_NOT": _NOT}
+    namespace: dict[str, Any] = {
+        "_c": tuple(writer.consts),
+        "_NOT": _NOT,
+        "_AtLeast": AtLeast,
+    }
     # The source is generated from validated conditions; values enter only as constants.
     exec(compile(source, "<ketascreen rules>", "exec"), namespace)  # noqa: S102
     return namespace[name]

@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ketascreen.domain.facts import AtLeast
 from ketascreen.logic.schema import (
     All,
     AnyOf,
@@ -288,7 +289,9 @@ def _lt(name: str, v: Any) -> Callable[[Facts], Tri]:
 def _contains(name: str, v: Any) -> Callable[[Facts], Tri]:
     def run(facts: Facts) -> Tri:
         x = facts.get(name)
-        return None if x is None else v in x
+        if x is None:
+            return None
+        return True if v in x else _absent(x)
 
     return run
 
@@ -298,9 +301,16 @@ def _contains_any(name: str, v: Any) -> Callable[[Facts], Tri]:
 
     def run(facts: Facts) -> Tri:
         x = facts.get(name)
-        return None if x is None else not wanted.isdisjoint(x)
+        if x is None:
+            return None
+        return True if not wanted.isdisjoint(x) else _absent(x)
 
     return run
+
+
+def _absent(x: Any) -> Tri:
+    """A code not in a multi-choice value: false, or unknown if the list is partial."""
+    return None if isinstance(x, AtLeast) else False
 
 
 def _known(name: str, _v: Any) -> Callable[[Facts], Tri]:

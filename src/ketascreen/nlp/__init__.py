@@ -1,0 +1,1 @@
+"""Free text: screening facts from clinical notes and people's own words."""

@@ -1,0 +1,509 @@
+"""ConText: is a condition in a note negated, historical, hypothetical or someone else's?
+
+medspaCy's ``medspacy_context`` component does the work. Its stock English rules are
+kept, less the few that ``data/nlp/context.yaml`` drops, and that file adds our own:
+more history, family and other-person triggers, pseudo-triggers that stop false
+negations, clinical separators that end a modifier's scope, and ``NONMEDICAL_USE``
+(a drug taken other than as prescribed). The YAML header says what each category
+means for a screening.
+
+Each category sets one span attribute on the targets it modifies (see
+:data:`SPAN_ATTRIBUTES`); all are ``False`` unless a modifier says otherwise, and
+``span._.modifiers`` lists the modifiers themselves.
+
+Speed: a token pattern made only of lower-case words and alternatives (``LOWER`` with
+``IN`` and ``OP: "?"``) is expanded into the phrases it can match, which spaCy's
+PhraseMatcher finds by lookup; only the few patterns that need other token attributes
+stay in the (much slower per rule) token Matcher.
+
+The module also scores the rules on the University of Pittsburgh NegEx/ConText test
+kit; ``python -m ketascreen.nlp.context KIT_FILE`` prints the figures.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any, Literal
+
+import medspacy
+import spacy
+from medspacy.context import ConText, ConTextRule
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from spacy.language import Language
+from spacy.tokens import Doc, Span
+
+from ketascreen.content.files import DATA, load_model
+from ketascreen.errors import ContentError, Problem
+
+__all__ = [
+    "SPAN_ATTRIBUTES",
+    "ContextFile",
+    "KitResult",
+    "Scores",
+    "add_context",
+    "context_rules",
+    "score_context_kit",
+]
+
+Category = Literal[
+    "NEGATED_EXISTENCE",
+    "POSSIBLE_EXISTENCE",
+    "HISTORICAL",
+    "HYPOTHETICAL",
+    "FAMILY",
+    "OTHER_EXPERIENCER",
+    "NONMEDICAL_USE",
+    "TERMINATE",
+]
+Direction = Literal["FORWARD", "BACKWARD", "BIDIRECTIONAL", "TERMINATE", "PSEUDO"]
+
+#: Modifier category -> the span attribute it sets to ``True``.
+SPAN_ATTRIBUTES: dict[str, str] = {
+    "NEGATED_EXISTENCE": "is_negated",
+    "POSSIBLE_EXISTENCE": "is_uncertain",
+    "HISTORICAL": "is_historical",
+    "HYPOTHETICAL": "is_hypothetical",
+    "FAMILY": "is_family",
+    "OTHER_EXPERIENCER": "is_other_experiencer",
+    "NONMEDICAL_USE": "is_nonmedical_use",
+}
+
+CONTEXT_FILE = DATA / "nlp" / "context.yaml"
+STOCK_RULES = (
+    Path(medspacy.__file__).resolve().parents[1] / "resources/en/context_rules.json"
+)
+#: A pattern that would expand into more phrases than this stays a token pattern.
+MAX_PHRASES = 5000
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class StockDrop(_Strict):
+    """A stock medspaCy rule we remove, and why."""
+
+    literal: str = Field(description="The stock rule's literal, exactly.")
+    reason: str = Field(min_length=1, description="Why the rule does more harm than good.")
+
+
+class RuleSpec(_Strict):
+    """One ConText rule: a trigger phrase, what it means and which way it reaches."""
+
+    literal: str = Field(
+        min_length=1,
+        description="The phrase matched (lower-cased), or the rule's name if it has a pattern.",
+    )
+    category: Category
+    direction: Direction = "BIDIRECTIONAL"
+    pattern: list[dict[str, Any]] | None = Field(
+        default=None, description="A spaCy token pattern matched instead of the literal."
+    )
+    allowed_types: list[str] | None = None
+    excluded_types: list[str] | None = None
+    max_scope: int | None = Field(default=None, gt=0)
+    max_targets: int | None = Field(default=None, gt=0)
+    terminated_by: list[Category] | None = Field(
+        default=None, description="Categories that also end this rule's scope."
+    )
+
+
+class ContextFile(_Strict):
+    """``data/nlp/context.yaml``: our changes to medspaCy's stock ConText rules."""
+
+    schema_version: Literal[1]
+    id: str
+    version: str
+    source: str
+    license: str
+    drop_stock: list[StockDrop] = Field(default_factory=list)
+    terminating_types: dict[Category, list[Category]] = Field(
+        default_factory=dict,
+        description="Component-wide: a category's scope also ends at these categories.",
+    )
+    rules: list[RuleSpec]
+
+    @model_validator(mode="after")
+    def _no_duplicates(self) -> ContextFile:
+        seen: set[tuple[str, str, str]] = set()
+        for rule in self.rules:
+            key = (rule.literal.lower(), rule.category, rule.direction)
+            if key in seen:
+                raise ValueError(f"rule {rule.literal!r} ({rule.category}) is repeated")
+            seen.add(key)
+        return self
+
+
+@cache
+def context_file() -> ContextFile:
+    """The validated rule file, read once."""
+    return load_model(ContextFile, CONTEXT_FILE)[0]
+
+
+def stock_specs() -> list[RuleSpec]:
+    """medspaCy's default English ConText rules, as shipped."""
+    data = json.loads(STOCK_RULES.read_text(encoding="utf-8"))
+    return [RuleSpec.model_validate(rule) for rule in data["context_rules"]]
+
+
+def rule_specs() -> list[RuleSpec]:
+    """Stock rules less the YAML's drops, then the YAML's rules.
+
+    Raises:
+        ContentError: the YAML drops a literal that medspaCy does not have.
+    """
+    data = context_file()
+    stock = stock_specs()
+    drops = {drop.literal for drop in data.drop_stock}
+    missing = drops - {spec.literal for spec in stock}
+    if missing:
+        raise ContentError(
+            str(CONTEXT_FILE),
+            [Problem("drop_stock", f"no stock rule {lit!r}") for lit in sorted(missing)],
+        )
+    return [s for s in stock if s.literal not in drops] + data.rules
+
+
+@cache
+def _tokenize() -> Language:
+    return spacy.blank("en")
+
+
+def expand_pattern(pattern: list[dict[str, Any]]) -> list[str] | None:
+    """The phrases a lower-case word pattern matches, or ``None`` if it is not one.
+
+    Expandable: every token is ``{"LOWER": word}`` or ``{"LOWER": {"IN": words}}``,
+    optionally with ``"OP": "?"``, each word is one token, and there are at most
+    :data:`MAX_PHRASES` phrases.
+    """
+    choices: list[list[str | None]] = []
+    for token in pattern:
+        op = token.get("OP")
+        value = token.get("LOWER")
+        if set(token) - {"LOWER", "OP"} or op not in (None, "?"):
+            return None
+        if isinstance(value, str):
+            words = [value]
+        elif isinstance(value, dict) and set(value) == {"IN"}:
+            words = list(value["IN"])
+        else:
+            return None
+        if any(len(_tokenize().tokenizer(w)) != 1 for w in words):
+            return None
+        choices.append([*words, None] if op == "?" else list(words))
+    size = 1
+    for options in choices:
+        size *= len(options)
+    if size > MAX_PHRASES:
+        return None
+    phrases = {
+        " ".join(w for w in combo if w is not None)
+        for combo in itertools.product(*choices)
+    }
+    return sorted(p for p in phrases if p)
+
+
+@dataclass(frozen=True)
+class _Compiled:
+    """Keyword arguments for one ConTextRule, and the spec it came from."""
+
+    kwargs: tuple[tuple[str, Any], ...]
+    source: str
+
+
+@cache
+def _compiled() -> tuple[_Compiled, ...]:
+    """All rules, word patterns expanded to phrases; a later rule's phrase wins."""
+    by_phrase: dict[str, _Compiled] = {}
+    patterns: list[_Compiled] = []
+    for spec in rule_specs():
+        common = {
+            "category": spec.category,
+            "direction": spec.direction,
+            "allowed_types": spec.allowed_types,
+            "excluded_types": spec.excluded_types,
+            "max_scope": spec.max_scope,
+            "max_targets": spec.max_targets,
+            "terminated_by": spec.terminated_by,
+        }
+        phrases = [spec.literal] if spec.pattern is None else expand_pattern(spec.pattern)
+        if phrases is None:
+            kwargs = {"literal": spec.literal, "pattern": spec.pattern, **common}
+            patterns.append(_Compiled(tuple(kwargs.items()), spec.literal))
+            continue
+        for phrase in phrases:
+            kwargs = {"literal": phrase, **common}
+            by_phrase[phrase.lower()] = _Compiled(tuple(kwargs.items()), spec.literal)
+    return (*by_phrase.values(), *patterns)
+
+
+def context_rules() -> list[ConTextRule]:
+    """Stock medspaCy rules (less those the YAML drops) and the YAML's rules.
+
+    Word patterns come back expanded into phrase rules (each with the source rule's
+    literal in ``metadata["rule"]``). Where two rules give the same phrase, the later
+    one wins, so a YAML rule overrides a stock phrase. The files are read once; each
+    call builds fresh rule objects, because medspaCy mutates a rule it adopts.
+
+    Raises:
+        ContentError: the YAML is malformed, or drops a literal medspaCy lacks.
+    """
+    rules = []
+    for compiled in _compiled():
+        kwargs = dict(compiled.kwargs)
+        for key in ("allowed_types", "excluded_types", "terminated_by"):
+            kwargs[key] = set(kwargs[key]) if kwargs[key] else None
+        rules.append(
+            ConTextRule(
+                **kwargs,
+                on_modifies=_outside_target,
+                metadata={"rule": compiled.source},
+            )
+        )
+    return rules
+
+
+def _outside_target(target: Span, modifier: Span, _between: Span) -> bool:
+    """A trigger inside the target is part of its name, not a modifier of it.
+
+    medspaCy skips a modifier that overlaps a target's edge but, through a one-sided
+    overlap test, not one wholly inside it: without this, "sigmoid diverticulosis
+    without diverticulitis" would be negated by its own "without".
+    """
+    return not (target.start <= modifier.start and modifier.end <= target.end)
+
+
+def _register_attributes() -> None:
+    for attr in SPAN_ATTRIBUTES.values():
+        if not Span.has_extension(attr):
+            Span.set_extension(attr, default=False)
+
+
+def add_context(nlp: Language) -> ConText:
+    """Add the ``medspacy_context`` component with our rules to ``nlp``.
+
+    Targets are read from ``doc.ents``. A modifier's scope is its sentence, so the
+    pipeline needs sentence boundaries; rules narrow it with ``max_scope`` and
+    terminations.
+
+    Args:
+        nlp: the pipeline to extend.
+
+    Returns:
+        The ConText component.
+    """
+    component = _add_component(nlp, context_file().terminating_types)
+    component.add(context_rules())
+    return component
+
+
+def _add_component(
+    nlp: Language, terminating: dict[Category, list[Category]]
+) -> ConText:
+    _register_attributes()
+    component: ConText = nlp.add_pipe(
+        "medspacy_context",
+        config={
+            "rules": None,
+            "span_attrs": {cat: {attr: True} for cat, attr in SPAN_ATTRIBUTES.items()},
+            "terminating_types": {k: list(v) for k, v in terminating.items()},
+        },
+    )
+    return component
+
+
+# ---- Scoring on the NegEx/ConText test kit -------------------------------------------
+
+#: Kit label -> (column, gold values counted as positive, span attributes predicted).
+KIT_LABELS: dict[str, tuple[int, frozenset[str], tuple[str, ...]]] = {
+    "negated": (4, frozenset({"Negated"}), ("is_negated",)),
+    "historical": (5, frozenset({"Historical"}), ("is_historical",)),
+    # The kit calls hypothetical temporality "Not particular".
+    "hypothetical": (5, frozenset({"Not particular"}), ("is_hypothetical",)),
+    "experiencer": (
+        6,
+        frozenset({"Other", "Family member"}),
+        ("is_family", "is_other_experiencer"),
+    ),
+}
+
+
+@dataclass
+class Scores:
+    """Counts for one label, the label being the positive class."""
+
+    tp: int = 0
+    fp: int = 0
+    fn: int = 0
+
+    @property
+    def precision(self) -> float:
+        """tp / (tp + fp); 0 when nothing was predicted."""
+        return self.tp / (self.tp + self.fp) if self.tp + self.fp else 0.0
+
+    @property
+    def recall(self) -> float:
+        """tp / (tp + fn); 0 when there are no positives."""
+        return self.tp / (self.tp + self.fn) if self.tp + self.fn else 0.0
+
+    @property
+    def f1(self) -> float:
+        """Harmonic mean of precision and recall."""
+        p, r = self.precision, self.recall
+        return 2 * p * r / (p + r) if p + r else 0.0
+
+    def add(self, gold: bool, predicted: bool) -> None:
+        """Count one example."""
+        self.tp += gold and predicted
+        self.fp += predicted and not gold
+        self.fn += gold and not predicted
+
+
+@dataclass
+class KitResult:
+    """What scoring the kit found.
+
+    Args:
+        scores: precision, recall and F1 per kit label.
+        rows: rows scored.
+        partial: rows whose condition runs past the sentence (a sentence-splitting
+            slip in the kit); the longest part inside the sentence is the target.
+        seconds: time spent making Docs and running ConText.
+        errors: per label, the (row, condition, sentence, gold) of each mistake.
+    """
+
+    scores: dict[str, Scores]
+    rows: int = 0
+    partial: list[int] = field(default_factory=list)
+    seconds: float = 0.0
+    errors: dict[str, list[tuple[int, str, str, bool]]] = field(default_factory=dict)
+
+
+def read_kit(path: Path) -> Iterator[list[str]]:
+    """Rows: line no., blank, condition, sentence, negation, temporality, experiencer."""
+    for line in path.read_text(encoding="utf-8").splitlines():
+        cols = [col.strip() for col in line.split("\t")]
+        if len(cols) >= 7 and cols[0].isdigit():
+            yield cols
+
+
+def locate(sentence: str, condition: str) -> tuple[tuple[int, int], bool] | None:
+    """Where ``condition`` is in ``sentence``, ignoring case and spacing.
+
+    The kit writes the condition in capitals within the sentence, so when the words
+    occur more than once the capitalised occurrence wins. If the whole condition is
+    not there, the longest run of its words that is stands in for it.
+
+    Returns:
+        Character offsets and whether the whole condition was found; ``None`` if no
+        word of it is in the sentence.
+    """
+    words = condition.split()
+    for size in range(len(words), 0, -1):
+        for first in range(len(words) - size + 1):
+            part = r"\s+".join(map(re.escape, words[first : first + size]))
+            found = list(re.finditer(part, sentence, re.IGNORECASE))
+            if found:
+                best = next((m for m in found if m.group().isupper()), found[0])
+                return (best.start(), best.end()), size == len(words)
+    return None
+
+
+def make_target_doc(nlp: Language, sentence: str, offsets: tuple[int, int]) -> Doc:
+    """A one-sentence Doc whose only entity is a ``TARGET`` at ``offsets``."""
+    doc = nlp.make_doc(sentence)
+    for i, token in enumerate(doc):
+        token.is_sent_start = i == 0
+    span = doc.char_span(*offsets, label="TARGET", alignment_mode="expand")
+    if span is not None:
+        doc.ents = [span]
+    return doc
+
+
+def score_context_kit(path: Path, *, stock: bool = False) -> KitResult:
+    """Score ConText on the NegEx/ConText test kit, one sentence per Doc.
+
+    Args:
+        path: ``rsAnnotations-1-120-random.txt``.
+        stock: score medspaCy's own default rules instead of ours.
+
+    Returns:
+        Precision, recall and F1 per kit label, and the time taken.
+    """
+    nlp = spacy.blank("en")
+    if stock:
+        component = _add_component(nlp, {})
+        component.add(ConTextRule.from_json(str(STOCK_RULES)))
+    else:
+        component = add_context(nlp)
+    result = KitResult(scores={label: Scores() for label in KIT_LABELS})
+    result.errors = {label: [] for label in KIT_LABELS}
+    for cols in read_kit(path):
+        row, condition, sentence = int(cols[0]), cols[2], cols[3]
+        found = locate(sentence, condition)
+        if found is None:
+            continue
+        result.rows += 1
+        if not found[1]:
+            result.partial.append(row)
+        start = time.perf_counter()
+        doc = component(make_target_doc(nlp, sentence, found[0]))
+        result.seconds += time.perf_counter() - start
+        for label, (col, positive, attrs) in KIT_LABELS.items():
+            gold = cols[col] in positive
+            predicted = any(getattr(doc.ents[0]._, attr) for attr in attrs)
+            result.scores[label].add(gold, predicted)
+            if gold != predicted:
+                result.errors[label].append((row, condition, sentence, gold))
+    return result
+
+
+def format_result(result: KitResult, title: str = "ketascreen rules") -> str:
+    """A small table of the figures, for CI logs."""
+    lines = [
+        f"ConText on the NegEx/ConText test kit, {title}: {result.rows} sentences "
+        f"({len(result.partial)} with the condition cut by the sentence end)",
+        f"{'label':<13} {'prec':>6} {'recall':>6} {'F1':>6} {'tp':>5} {'fp':>5} {'fn':>5}",
+    ]
+    for label, s in result.scores.items():
+        lines.append(
+            f"{label:<13} {s.precision:6.3f} {s.recall:6.3f} {s.f1:6.3f} "
+            f"{s.tp:5d} {s.fp:5d} {s.fn:5d}"
+        )
+    ms = 1e6 * result.seconds / max(result.rows, 1)
+    lines.append(f"time (make Doc + ConText): {ms:.0f} ms per 1,000 sentences")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: Sequence[str]) -> int:
+    """Score the kit file named on the command line.
+
+    ``--stock`` scores medspaCy's default rules; ``--errors`` lists each mistake.
+    """
+    args = [a for a in argv if not a.startswith("--")]
+    if len(args) != 1:
+        sys.stderr.write(
+            "usage: python -m ketascreen.nlp.context [--stock] [--errors] KIT_FILE\n"
+        )
+        return 2
+    stock = "--stock" in argv
+    result = score_context_kit(Path(args[0]), stock=stock)
+    sys.stdout.write(format_result(result, "stock medspaCy rules" if stock else "ketascreen rules"))
+    if "--errors" in argv:
+        for label, errors in result.errors.items():
+            for row, condition, sentence, gold in errors:
+                kind = "missed" if gold else "false"
+                sys.stdout.write(f"{label}\t{kind}\t{row}\t{condition}\t{sentence}\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

@@ -1,0 +1,426 @@
+"""Free text -> candidate answers with evidence.
+
+Each concept mention is read in its context, decided in this order:
+
+1. someone else's (ConText FAMILY, or a Family Hx heading) -> the concept's ``family``
+   answers; another person (OTHER_EXPERIENCER) -> nothing;
+2. hypothetical (a worry, plan or condition) -> nothing;
+3. negated -> ``negated``; uncertain -> ``possible``;
+4. under an Allergies heading -> ``allergy``;
+5. a time in the same sentence that fits the concept's duration item -> the current
+   answers and that duration; one beyond the item's range, or "in college" -> past;
+6. non-medical use (NONMEDICAL_USE) -> ``nonmedical``;
+7. historical (ConText, or a history heading) -> ``past``; otherwise ``present``.
+
+Qualifiers (same-sentence detail such as "well controlled" or "BID") add to a mention
+about the person. Measurements, amounts and drinking come from ``values.yaml``. The
+scanner only proposes answers; :mod:`.merge` chooses among disagreeing ones.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import date
+from functools import lru_cache
+from typing import Any
+
+from ketascreen.errors import InputError, Problem
+from ketascreen.nlp.pipeline import build_pipeline
+from ketascreen.nlp.rules import Concept, NlpContent, load_nlp_content
+from ketascreen.nlp.times import TimeMention, find_times
+from ketascreen.screening import get_content
+
+DEFAULT_MAX_BYTES = 200_000
+_ROUND = 1  # decimals kept on durations in months
+
+
+class NoteError(InputError):
+    """A note that cannot be read (empty, too long, not text)."""
+
+
+@dataclass(frozen=True)
+class Modifier:
+    """A ConText modifier that applied to a mention."""
+
+    category: str
+    text: str
+
+
+@dataclass(frozen=True)
+class Mention:
+    """Where in the note an answer came from.
+
+    Args:
+        source: the concept or value pattern id.
+        text: the words matched.
+        start: character offset in the note.
+        end: end offset in the note.
+        sentence: the sentence it is in.
+        context: how it was read (present, past, negated, possible, family, ...).
+        modifiers: the ConText modifiers that applied.
+        section: the note heading it falls under, if any.
+        detail: anything else the clinician should know (the time read, a choice).
+    """
+
+    source: str
+    text: str
+    start: int
+    end: int
+    sentence: str
+    context: str
+    modifiers: tuple[Modifier, ...] = ()
+    section: str | None = None
+    detail: str | None = None
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One answer a mention gives."""
+
+    item: str
+    value: Any
+    mention: Mention
+
+
+@dataclass(frozen=True)
+class Ignored:
+    """A mention that gave no answer, and why (shown to the clinician)."""
+
+    mention: Mention
+    reason: str
+
+
+@dataclass
+class NoteScan:
+    """What a note says: candidate answers, and mentions that gave none."""
+
+    candidates: list[Candidate] = field(default_factory=list)
+    ignored: list[Ignored] = field(default_factory=list)
+
+
+def read_note(data: bytes, max_bytes: int = DEFAULT_MAX_BYTES) -> str:
+    """Decode and check a note's bytes.
+
+    Raises:
+        NoteError: empty, over ``max_bytes``, binary or not UTF-8.
+    """
+    if len(data) > max_bytes:
+        raise NoteError(
+            [
+                Problem(
+                    "note",
+                    f"is {len(data):,} bytes; the limit is {max_bytes:,} "
+                    "(KETASCREEN_NOTE_MAX_BYTES)",
+                )
+            ]
+        )
+    if b"\x00" in data:
+        raise NoteError([Problem("note", "looks like a binary file, not text")])
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise NoteError(
+            [Problem("note", f"is not UTF-8 text (byte {exc.start}: {exc.reason})")]
+        ) from exc
+    check_note(text, max_bytes)
+    return text
+
+
+def check_note(text: str, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
+    """Reject an empty, oversized or control-character-laden note."""
+    if not text.strip():
+        raise NoteError([Problem("note", "is empty")])
+    size = len(text.encode("utf-8", "surrogatepass"))
+    if size > max_bytes:
+        raise NoteError(
+            [Problem("note", f"is {size:,} bytes; the limit is {max_bytes:,}")]
+        )
+    controls = sum(1 for ch in text if ord(ch) < 32 and ch not in "\n\r\t\f")
+    if controls > max(8, len(text) // 100):
+        raise NoteError([Problem("note", "looks like a binary file, not text")])
+
+
+def scan(text: str, today: date, max_bytes: int = DEFAULT_MAX_BYTES) -> NoteScan:
+    """Read a note into candidate answers.
+
+    Args:
+        text: the note.
+        today: the screening date, for "in March" and "2 months ago".
+        max_bytes: the size cap.
+
+    Returns:
+        Candidate answers with evidence, and the mentions that gave none.
+
+    Raises:
+        NoteError: the note is empty, too long or not text.
+    """
+    check_note(text, max_bytes)
+    content = load_nlp_content()
+    with warnings.catch_warnings():
+        # W036: the sectionizer's token matcher is empty (its rules are phrases)
+        warnings.filterwarnings("ignore", message=r"\[W036\]")
+        doc = build_pipeline()(_normalise(text))
+    result = NoteScan()
+    for ent in doc.ents:
+        concept = content.concepts.get(ent.label_)
+        if concept is not None:
+            _read_mention(content, concept, ent, today, result)
+    for sent in doc.sents:
+        _read_values(content, sent, result)
+    return result
+
+
+def _normalise(text: str) -> str:
+    """Same length as the input, so offsets stay true: odd spaces become spaces."""
+    return text.translate(_SPACES)
+
+
+_SPACES = {ord(ch): " " for ch in "\u00a0\u2007\u202f\t\u200b"}
+
+
+# ---- concepts ----------------------------------------------------------------------
+
+
+def _read_mention(
+    content: NlpContent, concept: Concept, ent: Any, today: date, out: NoteScan
+) -> None:
+    sent = ent.sent
+    modifiers = tuple(
+        Modifier(str(m.category), _modifier_text(m, ent.doc)) for m in ent._.modifiers
+    )
+    categories = {m.category for m in modifiers if _counts(concept, m)}
+    section = _section(ent)
+    reads_as = _reads_as(content, section)
+    context, detail, time_value = _context(
+        content, concept, ent, categories, reads_as, today
+    )
+    mention = Mention(
+        source=concept.id,
+        text=ent.text,
+        start=ent.start_char,
+        end=ent.end_char,
+        sentence=sent.text.strip(),
+        context=context,
+        modifiers=modifiers,
+        section=section,
+        detail=detail,
+    )
+    if context in ("other", "hypothetical"):
+        out.ignored.append(Ignored(mention, _IGNORED[context]))
+        return
+    answers = dict(concept.answers_for(context))
+    if context in ("present", "past", "nonmedical", "nonmedical_past", "allergy"):
+        for item, value in _qualifiers(concept, sent.text).items():
+            answers[item] = value
+    if time_value is not None and concept.time is not None:
+        answers[concept.time.item] = time_value
+        answers.update(concept.time.within)
+    if not answers:
+        out.ignored.append(Ignored(mention, f"a {context} mention of this answers nothing"))
+        return
+    for item, value in answers.items():
+        out.candidates.append(Candidate(item, value, mention))
+
+
+_IGNORED = {
+    "other": "about another person",
+    "hypothetical": "a worry, plan or condition, not a fact",
+}
+
+
+def _context(
+    content: NlpContent,
+    concept: Concept,
+    ent: Any,
+    categories: set[str],
+    reads_as: str | None,
+    today: date,
+) -> tuple[str, str | None, float | None]:
+    """How a mention is meant, a note on why, and the duration it gives (if any)."""
+    if "FAMILY" in categories or reads_as == "family":
+        return "family", None, None
+    if "OTHER_EXPERIENCER" in categories:
+        return "other", None, None
+    if "HYPOTHETICAL" in categories:
+        return "hypothetical", None, None
+    if "NEGATED_EXISTENCE" in categories:
+        return "negated", None, None
+    if "POSSIBLE_EXISTENCE" in categories:
+        return "possible", None, None
+    if reads_as == "allergies":
+        return "allergy", None, None
+    nonmedical = "NONMEDICAL_USE" in categories
+    current = "nonmedical" if nonmedical else "present"
+    if concept.time is not None and current in concept.time.contexts:
+        time = _nearest_time(content, ent, today)
+        if time is not None:
+            return _timed(concept, time, current)
+    if "HISTORICAL" in categories or reads_as == "past":
+        return ("nonmedical_past" if nonmedical else "past"), None, None
+    return current, None, None
+
+
+def _timed(
+    concept: Concept, time: TimeMention, current: str
+) -> tuple[str, str | None, float | None]:
+    assert concept.time is not None
+    link = concept.time
+    maximum = get_content().form.items[link.item].maximum
+    past = "nonmedical_past" if current == "nonmedical" else "past"
+    if time.months is None:
+        return past, f"'{time.text}': in the past, time not known", None
+    months = round(time.months, _ROUND)
+    note = f"'{time.text}' read as {months:g} months" + (" or more" if time.at_least else "")
+    if maximum is not None and months > maximum:
+        if link.beyond_maximum == "past":
+            return past, note + f", beyond {link.item}'s {maximum:g}", None
+        return current, note + f", beyond {link.item}'s {maximum:g}: not used", None
+    return current, note, months
+
+
+def _nearest_time(content: NlpContent, ent: Any, today: date) -> TimeMention | None:
+    sent = ent.sent
+    times = find_times(sent.text, today, content.values.number_words)
+    if not times:
+        return None
+    start = ent.start_char - sent.start_char
+    end = ent.end_char - sent.start_char
+    return min(
+        times,
+        key=lambda t: max(t.start - end, start - t.end, 0) + (0 if t.start >= start else 5),
+    )
+
+
+def _qualifiers(concept: Concept, sentence: str) -> dict[str, Any]:
+    answers: dict[str, Any] = {}
+    for qualifier in concept.qualifiers:
+        if _compiled(qualifier.regex).search(sentence):
+            for item, value in qualifier.answers.items():
+                answers.setdefault(item, value)
+    return answers
+
+
+@lru_cache(maxsize=None)
+def _compiled(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern, re.IGNORECASE)
+
+
+def _counts(concept: Concept, modifier: Modifier) -> bool:
+    if modifier.category != "HISTORICAL" or not concept.past_only_with:
+        return True
+    return modifier.text.lower() in concept.past_only_with
+
+
+def _modifier_text(modifier: Any, doc: Any) -> str:
+    start, end = modifier.modifier_span
+    return str(doc[start:end].text)
+
+
+def _section(ent: Any) -> str | None:
+    category = getattr(ent._, "section_category", None)
+    return str(category) if category else None
+
+
+def _reads_as(content: NlpContent, section: str | None) -> str | None:
+    if section is None:
+        return None
+    return content.section_reads_as.get(section)
+
+
+# ---- values ------------------------------------------------------------------------
+
+
+def _read_values(content: NlpContent, sent: Any, out: NoteScan) -> None:
+    text = sent.text
+    offset = sent.start_char
+    section = _section(sent[0:1])
+    for reading in content.values.readings:
+        for match in _compiled(reading.regex).finditer(text):
+            for group, item in reading.items.items():
+                raw = match.groupdict().get(group)
+                if raw is None:
+                    continue
+                mention = _value_mention(reading.id, match, text, offset, section)
+                out.candidates.append(Candidate(item, int(raw), mention))
+    for amount in content.values.amounts:
+        for match in _compiled(amount.regex).finditer(text):
+            groups = {k: v for k, v in match.groupdict().items() if v is not None}
+            mention = _value_mention(amount.id, match, text, offset, section)
+            for item, value in amount.answers.items():
+                filled = _fill(value, groups, amount.codes)
+                if filled is not None:
+                    out.candidates.append(Candidate(item, filled, mention))
+    for item, value, match in _drinking(content, text):
+        mention = _value_mention("drinking", match, text, offset, section)
+        out.candidates.append(Candidate(item, value, mention))
+
+
+def _value_mention(
+    source: str, match: re.Match[str], text: str, offset: int, section: str | None
+) -> Mention:
+    return Mention(
+        source=source,
+        text=match.group(0),
+        start=offset + match.start(),
+        end=offset + match.end(),
+        sentence=text.strip(),
+        context="present",
+        section=section,
+    )
+
+
+def _fill(value: Any, groups: dict[str, str], codes: dict[str, str]) -> Any:
+    if not (isinstance(value, str) and value.startswith("{") and value.endswith("}")):
+        return value
+    name = value[1:-1]
+    raw = groups.get(name) or groups.get(f"{name}2")
+    if raw is None:
+        return None
+    if raw.isdigit():
+        return int(raw)
+    return codes.get(raw.lower(), raw.lower())
+
+
+def _drinking(content: NlpContent, text: str) -> Iterator[tuple[str, int, re.Match[str]]]:
+    """AUDIT-C answers from a stated amount and how often."""
+    rules = content.values.drinking
+    words = content.values.number_words
+    for match in _compiled(rules.regex).finditer(text):
+        groups = match.groupdict()
+        per = (groups.get("per") or groups.get("per2") or "").lower()
+        if per in rules.per_total:
+            continue  # a weekly total says neither how often nor how much at a time
+        n = _number(groups.get("n2") or groups.get("n"), words)
+        days = rules.days_per_week.get(per)
+        if n is None or days is None:
+            continue
+        drinks = n * rules.units.get((groups.get("unit") or "").lower(), 1.0)
+        yield "auditc_1", _band(rules.frequency, days), match
+        yield "auditc_2", _band(rules.quantity, drinks), match
+        if drinks >= rules.heavy_at:
+            yield "auditc_3", _band(rules.heavy_frequency, days), match
+    for match in _compiled(rules.frequency_regex).finditer(text):
+        when = re.sub(r"\s+", " ", match.group("when").lower())
+        days = rules.words.get(when) or rules.words.get(when.removeprefix("on "))
+        if days is not None:
+            yield "auditc_1", _band(rules.frequency, days), match
+
+
+def _band(bands: list[Any], value: float) -> int:
+    for band in bands:
+        if band.up_to is None or value <= band.up_to:
+            return int(band.value)
+    return int(bands[-1].value)
+
+
+def _number(text: str | None, words: dict[str, float]) -> float | None:
+    if text is None:
+        return None
+    cleaned = re.sub(r"\s+", " ", text.strip().lower())
+    try:
+        return float(cleaned)
+    except ValueError:
+        return words.get(cleaned)
