@@ -49,6 +49,7 @@ __all__ = [
     "KitResult",
     "Scores",
     "add_context",
+    "collapse_spaces",
     "context_rules",
     "score_context_kit",
 ]
@@ -417,6 +418,19 @@ def locate(sentence: str, condition: str) -> tuple[tuple[int, int], bool] | None
     return None
 
 
+_SPACES = re.compile(r"[ \t\u00a0]{2,}|[\t\u00a0]")
+
+
+def collapse_spaces(text: str) -> str:
+    """Runs of spaces and tabs become one space; line breaks are kept.
+
+    spaCy makes a token of each extra space, which splits multi-word triggers
+    ("negative  for") and uses up ``max_scope``. Notes should be collapsed like this
+    before tokenising.
+    """
+    return _SPACES.sub(" ", text)
+
+
 def make_target_doc(nlp: Language, sentence: str, offsets: tuple[int, int]) -> Doc:
     """A one-sentence Doc whose only entity is a ``TARGET`` at ``offsets``."""
     doc = nlp.make_doc(sentence)
@@ -447,7 +461,7 @@ def score_context_kit(path: Path, *, stock: bool = False) -> KitResult:
     result = KitResult(scores={label: Scores() for label in KIT_LABELS})
     result.errors = {label: [] for label in KIT_LABELS}
     for cols in read_kit(path):
-        row, condition, sentence = int(cols[0]), cols[2], cols[3]
+        row, condition, sentence = int(cols[0]), cols[2], collapse_spaces(cols[3])
         found = locate(sentence, condition)
         if found is None:
             continue

@@ -31,6 +31,7 @@ from ketascreen.nlp.scanner import (
     NoteScan,
     scan,
 )
+from ketascreen.nlp.rules import load_nlp_content
 from ketascreen.rules.loader import Content
 from ketascreen.screening import get_content, screen
 
@@ -212,7 +213,7 @@ def _multi_offers(
 
 def _latest_readings(candidates: list[Candidate]) -> list[Candidate]:
     """Of several measurements of one item, the latest in the note counts."""
-    readings = {"blood_pressure", "blood_pressure_unlabelled", "heart_rate"}
+    readings = {r.id for r in load_nlp_content().values.readings}
     last: dict[str, int] = {}
     for candidate in candidates:
         if candidate.mention.source in readings:

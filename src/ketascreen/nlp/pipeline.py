@@ -27,6 +27,14 @@ if TYPE_CHECKING:
     from spacy.tokens import Doc
 
 _SENTENCE_END = frozenset({".", "!", "?"})
+_GOES_ON = frozenset(
+    "a an the and or but nor with without of to for in on at by from into than that "
+    "which who whom whose as is are was were be been being has have had do does did "
+    "not no denies denied endorses endorsed reports reported her his their my your "
+    "our its this these those very also including includes such like about after "
+    "before since until while because if when where whether per w/ s/p h/o c/o "
+    "x hx".split()
+)
 _BULLET = re.compile(r"^(?:[-*•·‣◦▪–]|\d{1,2}[.)]|[a-z][.)])$")
 
 
@@ -80,10 +88,10 @@ def _breaks(tokens: list[Any], index: int, space: str) -> bool:
         return True
     if _BULLET.match(after.text) or after.text.isupper() or after.is_title:
         return True
-    if before.is_punct and before.text not in (",", "-", "(", "/"):
-        return True
-    # a wrapped line that goes on in lower case stays in the sentence
-    return not after.is_lower
+    # A line wrapped mid-sentence ends on a word that cannot end one ("denies",
+    # "and", "of") or a comma; any other line break ends the sentence, as people
+    # writing on a phone rarely use full stops.
+    return not (before.text in (",", "-", "(", "/") or before.lower_ in _GOES_ON)
 
 
 def _previous_word(tokens: list[Any], index: int) -> Any:
@@ -135,7 +143,7 @@ def build_pipeline() -> Language:
 def _target_rules(content: NlpContent, rule: Any) -> list[Any]:
     rules: list[Any] = []
     for concept in content.concepts.values():
-        for term in concept.terms:
+        for term in _spellings(concept.terms):
             rules.append(rule(literal=term, category=concept.id))
         for exact in concept.exact:
             pattern = [{"TEXT": part} for part in _exact_tokens(exact)]
@@ -149,6 +157,17 @@ def _target_rules(content: NlpContent, rule: Any) -> list[Any]:
                 rule(literal=regex, category=concept.id, pattern=f"(?i){regex}")
             )
     return rules
+
+
+def _spellings(terms: list[str]) -> list[str]:
+    """Each term as written, and as typed without apostrophes or with curly ones."""
+    out: dict[str, None] = {}
+    for term in terms:
+        out[term] = None
+        if "'" in term:
+            out[term.replace("'", "")] = None
+            out[term.replace("'", "\u2019")] = None
+    return list(out)
 
 
 @lru_cache(maxsize=None)

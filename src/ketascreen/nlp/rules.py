@@ -39,14 +39,42 @@ CONTEXTS = (
 """How a mention is meant, in the order the scanner decides it (see scanner.py)."""
 
 
-class TimeLink(ContentModel):
-    """A duration item that a time in the same sentence as the concept answers."""
+class TimeBand(ContentModel):
+    """Answers a time gives when it falls in a range (months before screening)."""
 
-    item: str = Field(
+    below: float | None = None
+    at_least: float | None = None
+    answers: Answers
+
+    def holds(self, months: float) -> bool:
+        """Does ``months`` fall in this band?"""
+        return (self.below is None or months < self.below) and (
+            self.at_least is None or months >= self.at_least
+        )
+
+
+class TimeLink(ContentModel):
+    """What a time in the same sentence as the concept answers."""
+
+    item: str | None = Field(
+        default=None,
         description=(
             "A duration item (months): how long ago an event was ('2 months ago', "
             "'in March', 'until 2019') or how long a state has lasted ('sober six years')."
-        )
+        ),
+    )
+    bands: list[TimeBand] = Field(
+        default_factory=list,
+        description="Answers by how long ago ('last seizure 2022': seizure-free for 12 months).",
+    )
+    why: str | None = None
+    past_after: float | None = Field(
+        default=None,
+        description="Months after which a dated mention is past ('manic episode 2019').",
+    )
+    habit: bool = Field(
+        default=False,
+        description="Frequency words ('daily', 'currently') mean it goes on now (drug use).",
     )
     beyond_maximum: Literal["drop", "past"] = Field(
         default="drop",
@@ -71,6 +99,10 @@ class Qualifier(ContentModel):
     regex: str = Field(description="Case-insensitive; searched in the mention's sentence.")
     answers: Answers
     why: str | None = None
+    reach: Literal["sentence", "next"] = Field(
+        default="sentence",
+        description="Search the mention's sentence, or it and the next one.",
+    )
 
     @field_validator("regex")
     @classmethod
@@ -329,13 +361,15 @@ def check_against_form(content: NlpContent, form: Form) -> list[Problem]:
                 problems.extend(_check(form, f"{concept.id}.qualifier", item, value))
         if concept.time is not None:
             link = concept.time
-            spec = form.items.get(link.item)
-            if spec is None or spec.unit != "months":
+            spec = form.items.get(link.item) if link.item else None
+            if link.item is not None and (spec is None or spec.unit != "months"):
                 problems.append(
                     Problem(f"{concept.id}.time", f"{link.item} is not a duration item")
                 )
-            for item, value in link.within.items():
-                problems.extend(_check(form, f"{concept.id}.time", item, value))
+            extra = [link.within, *(band.answers for band in link.bands)]
+            for answers in extra:
+                for item, value in answers.items():
+                    problems.extend(_check(form, f"{concept.id}.time", item, value))
     for reading in content.values.readings:
         for item in reading.items.values():
             if item not in form.items:

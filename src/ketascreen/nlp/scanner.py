@@ -194,9 +194,7 @@ def _read_mention(
     categories = {m.category for m in modifiers if _counts(concept, m)}
     section = _section(ent)
     reads_as = _reads_as(content, section)
-    context, detail, time_value = _context(
-        content, concept, ent, categories, reads_as, today
-    )
+    context, detail, timed = _context(content, concept, ent, categories, reads_as, today)
     mention = Mention(
         source=concept.id,
         text=ent.text,
@@ -213,11 +211,9 @@ def _read_mention(
         return
     answers = dict(concept.answers_for(context))
     if context in ("present", "past", "nonmedical", "nonmedical_past", "allergy"):
-        for item, value in _qualifiers(concept, sent.text).items():
+        for item, value in _qualifiers(concept, sent).items():
             answers[item] = value
-    if time_value is not None and concept.time is not None:
-        answers[concept.time.item] = time_value
-        answers.update(concept.time.within)
+    answers.update(timed)
     if not answers:
         out.ignored.append(Ignored(mention, f"a {context} mention of this answers nothing"))
         return
@@ -238,52 +234,68 @@ def _context(
     categories: set[str],
     reads_as: str | None,
     today: date,
-) -> tuple[str, str | None, float | None]:
-    """How a mention is meant, a note on why, and the duration it gives (if any)."""
+) -> tuple[str, str | None, dict[str, Any]]:
+    """How a mention is meant, a note on why, and the answers its time gives."""
     if "FAMILY" in categories or reads_as == "family":
-        return "family", None, None
+        if "NEGATED_EXISTENCE" in categories:
+            return "other", None, {}  # "no family history of ...": nothing about the person
+        return "family", None, {}
     if "OTHER_EXPERIENCER" in categories:
-        return "other", None, None
+        return "other", None, {}
     if "HYPOTHETICAL" in categories:
-        return "hypothetical", None, None
+        return "hypothetical", None, {}
     if "NEGATED_EXISTENCE" in categories:
-        return "negated", None, None
+        return "negated", None, {}
     if "POSSIBLE_EXISTENCE" in categories:
-        return "possible", None, None
+        return "possible", None, {}
     if reads_as == "allergies":
-        return "allergy", None, None
+        return "allergy", None, {}
     nonmedical = "NONMEDICAL_USE" in categories
     current = "nonmedical" if nonmedical else "present"
     if concept.time is not None and current in concept.time.contexts:
-        time = _nearest_time(content, ent, today)
+        time = _nearest_time(content, ent, today, concept.time.habit)
         if time is not None:
             return _timed(concept, time, current)
     if "HISTORICAL" in categories or reads_as == "past":
-        return ("nonmedical_past" if nonmedical else "past"), None, None
-    return current, None, None
+        return ("nonmedical_past" if nonmedical else "past"), None, {}
+    return current, None, {}
 
 
 def _timed(
     concept: Concept, time: TimeMention, current: str
-) -> tuple[str, str | None, float | None]:
+) -> tuple[str, str | None, dict[str, Any]]:
     assert concept.time is not None
     link = concept.time
-    maximum = get_content().form.items[link.item].maximum
     past = "nonmedical_past" if current == "nonmedical" else "past"
     if time.months is None:
-        return past, f"'{time.text}': in the past, time not known", None
+        return past, f"'{time.text}': in the past, time not known", {}
     months = round(time.months, _ROUND)
     note = f"'{time.text}' read as {months:g} months" + (" or more" if time.at_least else "")
+    answers: dict[str, Any] = {}
+    for band in link.bands:
+        if band.holds(months):
+            answers.update(band.answers)
+    if link.past_after is not None and months > link.past_after:
+        return past, note + " (past)", answers
+    if link.item is None:
+        return current, note, answers
+    maximum = get_content().form.items[link.item].maximum
     if maximum is not None and months > maximum:
         if link.beyond_maximum == "past":
-            return past, note + f", beyond {link.item}'s {maximum:g}", None
-        return current, note + f", beyond {link.item}'s {maximum:g}: not used", None
-    return current, note, months
+            return past, note + f", beyond {link.item}'s {maximum:g}", answers
+        return current, note + f", beyond {link.item}'s {maximum:g}: not used", answers
+    return current, note, {**answers, link.item: months, **link.within}
 
 
-def _nearest_time(content: NlpContent, ent: Any, today: date) -> TimeMention | None:
+def _nearest_time(
+    content: NlpContent, ent: Any, today: date, habit: bool
+) -> TimeMention | None:
     sent = ent.sent
-    times = find_times(sent.text, today, content.values.number_words)
+    times = [
+        t
+        for t in find_times(sent.text, today, content.values.number_words)
+        if habit or not t.habit
+    ]
     if not times:
         return None
     start = ent.start_char - sent.start_char
@@ -294,10 +306,13 @@ def _nearest_time(content: NlpContent, ent: Any, today: date) -> TimeMention | N
     )
 
 
-def _qualifiers(concept: Concept, sentence: str) -> dict[str, Any]:
+def _qualifiers(concept: Concept, sent: Any) -> dict[str, Any]:
     answers: dict[str, Any] = {}
     for qualifier in concept.qualifiers:
-        if _compiled(qualifier.regex).search(sentence):
+        text = sent.text
+        if qualifier.reach == "next" and sent.end < len(sent.doc):
+            text += " " + sent.doc[sent.end].sent.text
+        if _compiled(qualifier.regex).search(text):
             for item, value in qualifier.answers.items():
                 answers.setdefault(item, value)
     return answers

@@ -45,6 +45,7 @@ class TimeMention:
         months: months before the screening date (or the length of a state); ``None``
             when only "in the past" is known.
         at_least: ``months`` is a lower bound ("years ago").
+        habit: a frequency ("daily", "currently"): it goes on now.
     """
 
     start: int
@@ -52,6 +53,7 @@ class TimeMention:
     text: str
     months: float | None
     at_least: bool = False
+    habit: bool = False
 
 
 def find_times(
@@ -103,7 +105,7 @@ def _relative(
     groups: dict[str, str | None], start: int, end: int, text: str, today: date
 ) -> TimeMention | None:
     if groups.get("habit"):
-        return TimeMention(start, end, text, 0.0)  # use that goes on now
+        return TimeMention(start, end, text, 0.0, habit=True)
     word = (groups.get("rel") or "").lower()
     if word in ("yesterday", "last night", "this morning", "today", "tonight"):
         return TimeMention(start, end, text, 0.0)
