@@ -156,6 +156,14 @@ class Concept(ContentModel):
         description="Words in the same sentence that add detail to a mention about the person.",
     )
     time: TimeLink | None = None
+    requires: str | None = Field(
+        default=None,
+        description="A regex the sentence must contain ('relapse' counts only near alcohol or drugs).",
+    )
+    ignore_modifiers: list[str] = Field(
+        default_factory=list,
+        description="ConText categories that do not apply ('his Adderall' is still the person's use).",
+    )
     past_only_with: list[str] = Field(
         default_factory=list,
         description=(
@@ -169,6 +177,13 @@ class Concept(ContentModel):
     def _compiles(cls, value: list[str]) -> list[str]:
         for pattern in value:
             re.compile(pattern)
+        return value
+
+    @field_validator("requires")
+    @classmethod
+    def _requires_compiles(cls, value: str | None) -> str | None:
+        if value is not None:
+            re.compile(value)
         return value
 
     @model_validator(mode="after")
@@ -270,27 +285,30 @@ class DrinkBand(ContentModel):
 class Drinking(ContentModel):
     """How stated drinking maps onto the AUDIT-C items."""
 
-    regex: str = Field(description="Named groups: n (number), n2 (range top), per (day/week/...).")
+    source: str
+    regex: str = Field(
+        description="An amount: n (or n3), range top n2 (or n4), unit (or unit2), per (or per2)."
+    )
     units: dict[str, float] = Field(
         default_factory=dict, description="Standard drinks per unit where not one."
     )
     days_per_week: dict[str, float] = Field(
-        description="Drinking days a week each 'per' word implies."
+        description="Drinking days a week a 'per' word implies (a day: 7)."
     )
     per_total: list[str] = Field(
         default_factory=list,
         description="'per' words that give a total, not a typical day (a week, a month).",
     )
+    days_regex: str = Field(description="How often: d, d2 and unit, or a 'when' word.")
+    drinking_regex: str = Field(description="Words that show a sentence is about drinking.")
+    words: dict[str, float] = Field(description="Frequency words to drinking days a week.")
+    heavy_regex: str = Field(description="Heavy occasions with a 'when' word.")
+    heavy_words: dict[str, float] = Field(description="'when' words to heavy days a week.")
+    never_heavy_regex: str = Field(description="Statements of no heavy occasions.")
     frequency: list[DrinkBand] = Field(description="Drinking days a week to auditc_1.")
     quantity: list[DrinkBand] = Field(description="Drinks on a drinking day to auditc_2.")
     heavy_at: float = Field(description="Drinks on one occasion that count as heavy (auditc_3).")
     heavy_frequency: list[DrinkBand] = Field(description="Heavy days a week to auditc_3.")
-    words: dict[str, float] = Field(
-        default_factory=dict,
-        description="Frequency words ('most nights', 'weekends') to drinking days a week.",
-    )
-    frequency_regex: str = Field(description="Named group 'when': a frequency word.")
-    source: str
 
 
 class ValueFile(FileHeader):

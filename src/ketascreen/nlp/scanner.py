@@ -188,6 +188,10 @@ def _read_mention(
     content: NlpContent, concept: Concept, ent: Any, today: date, out: NoteScan
 ) -> None:
     sent = ent.sent
+    if concept.requires is not None and not _compiled(concept.requires).search(
+        sent.text
+    ):
+        return  # "relapsing-remitting MS" is not a relapse into drinking
     modifiers = tuple(
         Modifier(str(m.category), _modifier_text(m, ent.doc)) for m in ent._.modifiers
     )
@@ -324,6 +328,8 @@ def _compiled(pattern: str) -> re.Pattern[str]:
 
 
 def _counts(concept: Concept, modifier: Modifier) -> bool:
+    if modifier.category in concept.ignore_modifiers:
+        return False
     if modifier.category != "HISTORICAL" or not concept.past_only_with:
         return True
     return modifier.text.lower() in concept.past_only_with
@@ -400,28 +406,61 @@ def _fill(value: Any, groups: dict[str, str], codes: dict[str, str]) -> Any:
 
 
 def _drinking(content: NlpContent, text: str) -> Iterator[tuple[str, int, re.Match[str]]]:
-    """AUDIT-C answers from a stated amount and how often."""
+    """AUDIT-C answers from what a sentence says about drinking.
+
+    How often (auditc_1), how much on a drinking day (auditc_2) and how often six or
+    more (auditc_3) are each answered only when the sentence says so.
+    """
     rules = content.values.drinking
     words = content.values.number_words
+    if not _compiled(rules.drinking_regex).search(text):
+        return
+    quantity: tuple[float, re.Match[str]] | None = None
+    days: tuple[float, re.Match[str]] | None = None
     for match in _compiled(rules.regex).finditer(text):
         groups = match.groupdict()
-        per = (groups.get("per") or groups.get("per2") or "").lower()
-        if per in rules.per_total:
+        n = _number(groups.get("n2") or groups.get("n4") or groups.get("n") or groups.get("n3"), words)
+        unit = (groups.get("unit") or groups.get("unit2") or "").lower()
+        per = re.sub(r"\s+", " ", (groups.get("per") or groups.get("per2") or "").lower())
+        if n is None or per in rules.per_total:
             continue  # a weekly total says neither how often nor how much at a time
-        n = _number(groups.get("n2") or groups.get("n"), words)
-        days = rules.days_per_week.get(per)
-        if n is None or days is None:
-            continue
-        drinks = n * rules.units.get((groups.get("unit") or "").lower(), 1.0)
-        yield "auditc_1", _band(rules.frequency, days), match
-        yield "auditc_2", _band(rules.quantity, drinks), match
-        if drinks >= rules.heavy_at:
-            yield "auditc_3", _band(rules.heavy_frequency, days), match
-    for match in _compiled(rules.frequency_regex).finditer(text):
-        when = re.sub(r"\s+", " ", match.group("when").lower())
-        days = rules.words.get(when) or rules.words.get(when.removeprefix("on "))
-        if days is not None:
-            yield "auditc_1", _band(rules.frequency, days), match
+        quantity = quantity or (n * rules.units.get(unit, 1.0), match)
+        if per in rules.days_per_week:
+            days = days or (rules.days_per_week[per], match)
+    for match in _compiled(rules.days_regex).finditer(text):
+        found = _days(match, rules.words, words)
+        if found is not None and days is None:
+            days = (found, match)
+    if days is not None:
+        yield "auditc_1", _band(rules.frequency, days[0]), days[1]
+    if quantity is not None:
+        yield "auditc_2", _band(rules.quantity, quantity[0]), quantity[1]
+    heavy = _compiled(rules.heavy_regex).search(text)
+    if heavy is not None:
+        when = re.sub(r"\s+", " ", heavy.group("when").lower())
+        per_week = rules.heavy_words.get(when, rules.heavy_words.get(when.removeprefix("on ")))
+        if per_week is not None:
+            yield "auditc_3", _band(rules.heavy_frequency, per_week), heavy
+            return
+    if quantity is not None and days is not None and quantity[0] >= rules.heavy_at:
+        yield "auditc_3", _band(rules.heavy_frequency, days[0]), quantity[1]
+        return
+    never = _compiled(rules.never_heavy_regex).search(text)
+    if never is not None:
+        yield "auditc_3", 0, never
+
+
+def _days(
+    match: re.Match[str], when_words: dict[str, float], numbers: dict[str, float]
+) -> float | None:
+    groups = match.groupdict()
+    if groups.get("when"):
+        when = re.sub(r"\s+", " ", groups["when"].lower())
+        return when_words.get(when, when_words.get(when.removeprefix("on ")))
+    count = _number(groups.get("d2") or groups.get("d"), {**numbers, **when_words})
+    if count is None:
+        return None
+    return count if (groups.get("unit") or "").lower() in ("week", "wk") else count / 4.33
 
 
 def _band(bands: list[Any], value: float) -> int:

@@ -138,8 +138,12 @@ def _latest_day(groups: dict[str, str | None], today: date) -> date | None:
         if month is None or not 1 <= month <= 12:
             return None
         if year is None:
-            # "in March": the most recent March that has begun
-            year = today.year if month <= today.month else today.year - 1
+            # "in March": the most recent March that has begun; "last June" in June
+            # is a year ago
+            last = (groups.get("prefix") or "").lower() == "last"
+            year = today.year if month < today.month or (
+                month == today.month and not last
+            ) else today.year - 1
         return min(today, date(year, month, calendar.monthrange(year, month)[1]))
     if season and season in _SEASON_END:
         end_month = _SEASON_END[season]
@@ -215,7 +219,7 @@ def _patterns(number: str) -> list[tuple[str, re.Pattern[str]]]:
         (
             "date",
             re.compile(
-                rf"\b(?:in|since|until|till|through|by|from|last|during|around|before|after|of)\s+(?:early\s+|late\s+|mid-?\s*)?{_MONTH}\b",
+                rf"\b(?P<prefix>in|since|until|till|through|by|from|last|during|around|before|after|of)\s+(?:early\s+|late\s+|mid-?\s*)?{_MONTH}\b",
                 flags,
             ),
         ),
