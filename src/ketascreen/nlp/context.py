@@ -330,8 +330,11 @@ class SentenceContext(ConText):
     the Doc, which grows with the square of a note's length (about 2 ms for a 1 KB
     note). A modifier's scope never leaves its sentence (no component-wide
     ``max_scope`` is set), so the same comparisons made within each sentence give the
-    same edges, in the same order, several times faster. Docs without sentence
-    boundaries go to medspaCy unchanged (which raises its own error).
+    same edges, in the same order, several times faster. Modifiers in sentences
+    without a target are not built (they could modify nothing), so
+    ``doc._.context_graph.modifiers`` lists only those in sentences with a target.
+    Docs without sentence boundaries go to medspaCy unchanged (it raises its own
+    error).
     """
 
     def __call__(self, doc: Doc, targets: str | None = None) -> Doc:
@@ -348,13 +351,15 @@ class SentenceContext(ConText):
         for number, sent in enumerate(doc.sents):
             sent_of[sent.start : sent.end] = [number] * (sent.end - sent.start)
         by_sent: dict[int, tuple[list[Span], list[ConTextModifier]]] = {}
-        matcher = self._ConText__matcher  # type: ignore[attr-defined]
-        for match_id, start, end in matcher(doc):
-            rule = matcher.rule_map[self.nlp.vocab[match_id].text]
-            modifier = ConTextModifier(rule, start, end, doc, max_scope=self.max_scope)
-            by_sent.setdefault(sent_of[start], ([], []))[1].append(modifier)
         for span in spans:
             by_sent.setdefault(sent_of[span.start], ([], []))[0].append(span)
+        matcher = self._ConText__matcher  # type: ignore[attr-defined]
+        for match_id, start, end in matcher(doc):
+            if sent_of[start] not in by_sent:
+                continue  # nothing to modify in this sentence
+            rule = matcher.rule_map[self.nlp.vocab[match_id].text]
+            modifier = ConTextModifier(rule, start, end, doc, max_scope=self.max_scope)
+            by_sent[sent_of[start]][1].append(modifier)
         edges: list[tuple[Span, ConTextModifier]] = []
         modifiers: list[ConTextModifier] = []
         for number in sorted(by_sent):
@@ -471,17 +476,21 @@ def locate(sentence: str, condition: str) -> tuple[tuple[int, int], bool] | None
     return None
 
 
-_SPACES = re.compile(r"[ \t\u00a0]{2,}|[\t\u00a0]")
+_BLANKS = re.compile(r"[ \t\u00a0]+")
+_BREAKS = re.compile(r" ?\n ?")
+_PARAGRAPHS = re.compile(r"\n{3,}")
 
 
 def collapse_spaces(text: str) -> str:
-    """Runs of spaces and tabs become one space; line breaks are kept.
+    """Tidy whitespace before tokenising a note.
 
-    spaCy makes a token of each extra space, which splits multi-word triggers
-    ("negative  for") and uses up ``max_scope``. Notes should be collapsed like this
-    before tokenising.
+    Runs of spaces and tabs become one space, spaces next to a line break go, and
+    three or more line breaks become two. spaCy makes a token of each extra space,
+    which splits multi-word triggers ("negative  for") and uses up ``max_scope``; and
+    the line-break rules match a line break written as one or two "\\n".
     """
-    return _SPACES.sub(" ", text)
+    text = _BLANKS.sub(" ", text.replace("\r\n", "\n").replace("\r", "\n"))
+    return _PARAGRAPHS.sub("\n\n", _BREAKS.sub("\n", text))
 
 
 def make_target_doc(nlp: Language, sentence: str, offsets: tuple[int, int]) -> Doc:

@@ -424,7 +424,10 @@ def _drinking(content: NlpContent, text: str) -> Iterator[tuple[str, int, re.Mat
         per = re.sub(r"\s+", " ", (groups.get("per") or groups.get("per2") or "").lower())
         if n is None or per in rules.per_total:
             continue  # a weekly total says neither how often nor how much at a time
-        quantity = quantity or (n * rules.units.get(unit, 1.0), match)
+        per_unit = next(
+            (v for k, v in rules.units.items() if unit.startswith(k)), 1.0
+        )
+        quantity = quantity or (n * per_unit, match)
         if per in rules.days_per_week:
             days = days or (rules.days_per_week[per], match)
     for match in _compiled(rules.days_regex).finditer(text):
