@@ -13,8 +13,9 @@ Each category sets one span attribute on the targets it modifies (see
 
 Speed: a token pattern made only of lower-case words and alternatives (``LOWER`` with
 ``IN`` and ``OP: "?"``) is expanded into the phrases it can match, which spaCy's
-PhraseMatcher finds by lookup; only the few patterns that need other token attributes
-stay in the (much slower per rule) token Matcher.
+PhraseMatcher finds by lookup (a pattern that cannot be expanded would stay in the much
+slower token Matcher; none does). The component, :class:`SentenceContext`, is
+medspaCy's ConText building its graph one sentence at a time.
 
 The module also scores the rules on the University of Pittsburgh NegEx/ConText test
 kit; ``python -m ketascreen.nlp.context KIT_FILE`` prints the figures.
@@ -27,21 +28,26 @@ import json
 import re
 import sys
 import time
+import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any, Literal
 
-import medspacy
-import spacy
-from medspacy.context import ConText, ConTextGraph, ConTextModifier, ConTextRule
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-from spacy.language import Language
-from spacy.tokens import Doc, Span
 
 from ketascreen.content.files import DATA, load_model
 from ketascreen.errors import ContentError, Problem
+
+with warnings.catch_warnings():
+    # spaCy 3.7 imports a click helper that click 8.2 deprecates.
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    import medspacy
+    import spacy
+    from medspacy.context import ConText, ConTextGraph, ConTextModifier, ConTextRule
+    from spacy.language import Language
+    from spacy.tokens import Doc, Span
 
 __all__ = [
     "SPAN_ATTRIBUTES",
@@ -93,7 +99,9 @@ class StockDrop(_Strict):
     """A stock medspaCy rule we remove, and why."""
 
     literal: str = Field(description="The stock rule's literal, exactly.")
-    reason: str = Field(min_length=1, description="Why the rule does more harm than good.")
+    reason: str = Field(
+        min_length=1, description="Why the rule does more harm than good."
+    )
 
 
 class RuleSpec(_Strict):
@@ -106,7 +114,8 @@ class RuleSpec(_Strict):
     category: Category
     direction: Direction = "BIDIRECTIONAL"
     pattern: list[dict[str, Any]] | None = Field(
-        default=None, description="A spaCy token pattern matched instead of the literal."
+        default=None,
+        description="A spaCy token pattern matched instead of the literal.",
     )
     allowed_types: list[str] | None = None
     excluded_types: list[str] | None = None
@@ -155,20 +164,26 @@ def stock_specs() -> list[RuleSpec]:
     return [RuleSpec.model_validate(rule) for rule in data["context_rules"]]
 
 
-def rule_specs() -> list[RuleSpec]:
-    """Stock rules less the YAML's drops, then the YAML's rules.
+def rule_specs(data: ContextFile | None = None) -> list[RuleSpec]:
+    """Stock rules less the file's drops, then the file's rules.
+
+    Args:
+        data: the rule file; ``None`` for ``data/nlp/context.yaml``.
 
     Raises:
-        ContentError: the YAML drops a literal that medspaCy does not have.
+        ContentError: the file drops a literal that medspaCy does not have.
     """
-    data = context_file()
+    data = data or context_file()
     stock = stock_specs()
     drops = {drop.literal for drop in data.drop_stock}
     missing = drops - {spec.literal for spec in stock}
     if missing:
         raise ContentError(
             str(CONTEXT_FILE),
-            [Problem("drop_stock", f"no stock rule {lit!r}") for lit in sorted(missing)],
+            [
+                Problem("drop_stock", f"no stock rule {lit!r}")
+                for lit in sorted(missing)
+            ],
         )
     return [s for s in stock if s.literal not in drops] + data.rules
 
@@ -205,10 +220,13 @@ def expand_pattern(pattern: list[dict[str, Any]]) -> list[str] | None:
         size *= len(options)
     if size > MAX_PHRASES:
         return None
-    phrases = {
-        " ".join(w for w in combo if w is not None)
-        for combo in itertools.product(*choices)
-    }
+    phrases: dict[str, int] = {}
+    for combo in itertools.product(*choices):
+        words_used = [w for w in combo if w is not None]
+        phrases[" ".join(words_used)] = len(words_used)
+    tokenizer = _tokenize().tokenizer
+    if any(len(tokenizer(p)) != n for p, n in phrases.items()):
+        return None  # words run together when joined; keep the token pattern
     return sorted(p for p in phrases if p)
 
 
@@ -235,7 +253,9 @@ def _compiled() -> tuple[_Compiled, ...]:
             "max_targets": spec.max_targets,
             "terminated_by": spec.terminated_by,
         }
-        phrases = [spec.literal] if spec.pattern is None else expand_pattern(spec.pattern)
+        phrases = (
+            [spec.literal] if spec.pattern is None else expand_pattern(spec.pattern)
+        )
         if phrases is None:
             kwargs = {"literal": spec.literal, "pattern": spec.pattern, **common}
             patterns.append(_Compiled(tuple(kwargs.items()), spec.literal))
@@ -289,26 +309,18 @@ def _register_attributes() -> None:
 
 
 def add_context(nlp: Language) -> ConText:
-    """Add the ``medspacy_context`` component with our rules to ``nlp``.
+    """Add ConText with our rules to ``nlp``, under medspaCy's name ``medspacy_context``.
 
-    Targets are read from ``doc.ents``. A modifier's scope is its sentence, so the
-    pipeline needs sentence boundaries; rules narrow it with ``max_scope`` and
-    terminations.
+    The component is a :class:`SentenceContext` (a medspaCy ConText). Targets are read
+    from ``doc.ents``. A modifier's scope is its sentence, so the pipeline needs
+    sentence boundaries; rules narrow it with ``max_scope`` and terminations.
 
     Args:
         nlp: the pipeline to extend.
 
     Returns:
-        The ConText component.
+        The component.
     """
-    component = _add_component(nlp, context_file().terminating_types)
-    component.add(context_rules())
-    return component
-
-
-def _add_component(
-    nlp: Language, terminating: dict[Category, list[Category]]
-) -> ConText:
     _register_attributes()
     component: ConText = nlp.add_pipe(
         "ketascreen_context",
@@ -316,14 +328,17 @@ def _add_component(
         config={
             "rules": None,
             "span_attrs": {cat: {attr: True} for cat, attr in SPAN_ATTRIBUTES.items()},
-            "terminating_types": {k: list(v) for k, v in terminating.items()},
+            "terminating_types": {
+                k: list(v) for k, v in context_file().terminating_types.items()
+            },
         },
     )
+    component.add(context_rules())
     return component
 
 
 @Language.factory("ketascreen_context")
-class SentenceContext(ConText):
+class SentenceContext(ConText):  # type: ignore[misc]  # medspaCy has no type hints
     """medspaCy's ConText, with the modifier graph built one sentence at a time.
 
     medspaCy compares every modifier with every other modifier and every target in
@@ -340,7 +355,9 @@ class SentenceContext(ConText):
     def __call__(self, doc: Doc, targets: str | None = None) -> Doc:
         """Apply ConText to ``doc``; see :meth:`medspacy.context.ConText.__call__`."""
         if not doc.has_annotation("SENT_START"):
-            return super().__call__(doc, targets)  # type: ignore[no-any-return]
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message=r"\[W036\]")
+                return super().__call__(doc, targets)  # type: ignore[no-any-return]
         if targets:
             spans = list(getattr(doc._, targets))
         elif self.input_span_type == "group":
@@ -353,8 +370,13 @@ class SentenceContext(ConText):
         by_sent: dict[int, tuple[list[Span], list[ConTextModifier]]] = {}
         for span in spans:
             by_sent.setdefault(sent_of[span.start], ([], []))[0].append(span)
-        matcher = self._ConText__matcher  # type: ignore[attr-defined]
-        for match_id, start, end in matcher(doc):
+        # medspaCy keeps its matcher private (name-mangled); ConText.__call__ uses it so.
+        matcher = self._ConText__matcher
+        with warnings.catch_warnings():
+            # All our rules are phrases, so spaCy warns that the token Matcher is empty.
+            warnings.filterwarnings("ignore", message=r"\[W036\]")
+            matches = matcher(doc)
+        for match_id, start, end in matches:
             if sent_of[start] not in by_sent:
                 continue  # nothing to modify in this sentence
             rule = matcher.rule_map[self.nlp.vocab[match_id].text]
@@ -486,8 +508,9 @@ def collapse_spaces(text: str) -> str:
 
     Runs of spaces and tabs become one space, spaces next to a line break go, and
     three or more line breaks become two. spaCy makes a token of each extra space,
-    which splits multi-word triggers ("negative  for") and uses up ``max_scope``; and
-    the line-break rules match a line break written as one or two "\\n".
+    which splits multi-word triggers ("negative  for") and uses up ``max_scope``, and
+    the "SI: no" rules expect a line break written as one or two "\\n". Offsets
+    change, so map them back if the original text's positions matter.
     """
     text = _BLANKS.sub(" ", text.replace("\r\n", "\n").replace("\r", "\n"))
     return _PARAGRAPHS.sub("\n\n", _BREAKS.sub("\n", text))
@@ -504,26 +527,28 @@ def make_target_doc(nlp: Language, sentence: str, offsets: tuple[int, int]) -> D
     return doc
 
 
-def score_context_kit(path: Path, *, stock: bool = False) -> KitResult:
+def score_context_kit(
+    path: Path, *, stock: bool = False, collapse: bool = True
+) -> KitResult:
     """Score ConText on the NegEx/ConText test kit, one sentence per Doc.
 
     Args:
         path: ``rsAnnotations-1-120-random.txt``.
-        stock: score medspaCy's own default rules instead of ours.
+        stock: score plain medspaCy (its ``medspacy_context`` with default rules).
+        collapse: tidy each sentence's whitespace first (:func:`collapse_spaces`).
 
     Returns:
         Precision, recall and F1 per kit label, and the time taken.
     """
     nlp = spacy.blank("en")
-    if stock:
-        component = _add_component(nlp, {})
-        component.add(ConTextRule.from_json(str(STOCK_RULES)))
-    else:
-        component = add_context(nlp)
+    _register_attributes()
+    component = nlp.add_pipe("medspacy_context") if stock else add_context(nlp)
     result = KitResult(scores={label: Scores() for label in KIT_LABELS})
     result.errors = {label: [] for label in KIT_LABELS}
     for cols in read_kit(path):
-        row, condition, sentence = int(cols[0]), cols[2], collapse_spaces(cols[3])
+        row, condition, sentence = int(cols[0]), cols[2], cols[3]
+        if collapse:
+            sentence = collapse_spaces(sentence)
         found = locate(sentence, condition)
         if found is None:
             continue
@@ -562,17 +587,19 @@ def format_result(result: KitResult, title: str = "ketascreen rules") -> str:
 def main(argv: Sequence[str]) -> int:
     """Score the kit file named on the command line.
 
-    ``--stock`` scores medspaCy's default rules; ``--errors`` lists each mistake.
+    ``--stock`` scores plain medspaCy, ``--raw`` leaves the kit's whitespace as it
+    is, and ``--errors`` lists each mistake.
     """
     args = [a for a in argv if not a.startswith("--")]
     if len(args) != 1:
         sys.stderr.write(
-            "usage: python -m ketascreen.nlp.context [--stock] [--errors] KIT_FILE\n"
+            "usage: python -m ketascreen.nlp.context [--stock] [--raw] [--errors] KIT\n"
         )
         return 2
-    stock = "--stock" in argv
-    result = score_context_kit(Path(args[0]), stock=stock)
-    sys.stdout.write(format_result(result, "stock medspaCy rules" if stock else "ketascreen rules"))
+    stock, raw = "--stock" in argv, "--raw" in argv
+    result = score_context_kit(Path(args[0]), stock=stock, collapse=not raw)
+    title = "stock medspaCy" if stock else "ketascreen rules"
+    sys.stdout.write(format_result(result, title + (", raw whitespace" if raw else "")))
     if "--errors" in argv:
         for label, errors in result.errors.items():
             for row, condition, sentence, gold in errors:

@@ -93,6 +93,24 @@ class TimeLink(ContentModel):
     )
 
 
+class Pattern(ContentModel):
+    """A regular expression with the words that any match must contain.
+
+    The needles let the scanner skip the search when none is in the note; they must
+    be lower case, and every possible match must contain one of them.
+    """
+
+    pattern: str
+    needles: list[str] = Field(min_length=1)
+
+    @field_validator("needles")
+    @classmethod
+    def _lower(cls, value: list[str]) -> list[str]:
+        if any(n != n.lower() for n in value):
+            raise ValueError("needles must be lower case")
+        return value
+
+
 class Qualifier(ContentModel):
     """Detail in the same sentence: "HTN, well controlled", "Klonopin 1 mg BID"."""
 
@@ -125,9 +143,12 @@ class Concept(ContentModel):
     patterns: list[list[dict[str, Any]]] = Field(
         default_factory=list, description="spaCy token patterns for variable phrasing."
     )
-    regex: list[str] = Field(
+    regex: list[str | Pattern] = Field(
         default_factory=list,
-        description="Regular expressions (case-insensitive) for phrasing tokens cannot say.",
+        description=(
+            "Regular expressions (case-insensitive) for phrasing tokens cannot say; "
+            "a pattern may list needles, words one of which any match contains."
+        ),
     )
     present: Answers = Field(default_factory=dict, description="Affirmed, about the person, now.")
     past: Answers | None = Field(
@@ -174,9 +195,9 @@ class Concept(ContentModel):
 
     @field_validator("regex")
     @classmethod
-    def _compiles(cls, value: list[str]) -> list[str]:
+    def _compiles(cls, value: list[str | Pattern]) -> list[str | Pattern]:
         for pattern in value:
-            re.compile(pattern)
+            re.compile(pattern if isinstance(pattern, str) else pattern.pattern)
         return value
 
     @field_validator("requires")

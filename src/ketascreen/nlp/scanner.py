@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import re
 import warnings
+from bisect import bisect_right
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date
@@ -28,7 +29,8 @@ from functools import lru_cache
 from typing import Any
 
 from ketascreen.errors import InputError, Problem
-from ketascreen.nlp.pipeline import build_pipeline
+from ketascreen.nlp.pipeline import build_pipeline, doc_text
+from ketascreen.nlp.prefilter import Guarded, guard
 from ketascreen.nlp.rules import Concept, NlpContent, load_nlp_content
 from ketascreen.nlp.times import TimeMention, find_times
 from ketascreen.screening import get_content
@@ -164,13 +166,28 @@ def scan(text: str, today: date, max_bytes: int = DEFAULT_MAX_BYTES) -> NoteScan
         warnings.filterwarnings("ignore", message=r"\[W036\]")
         doc = build_pipeline()(_normalise(text))
     result = NoteScan()
+    full = doc_text(doc)
+    sents = [
+        _Sentence(sent.start, sent.start_char, full[sent.start_char : sent.end_char])
+        for sent in doc.sents
+    ]
+    token_starts = [sent.start for sent in sents]
     for ent in doc.ents:
         concept = content.concepts.get(ent.label_)
         if concept is not None:
-            _read_mention(content, concept, ent, today, result)
-    for sent in doc.sents:
-        _read_values(content, sent, result)
+            index = bisect_right(token_starts, ent.start) - 1
+            _read_mention(content, concept, ent, sents, index, today, result)
+    _read_values(content, doc, sents, result)
     return result
+
+
+@dataclass(frozen=True)
+class _Sentence:
+    """A sentence's first token, offset and text (spaCy rebuilds ``.text`` each time)."""
+
+    start: int
+    start_char: int
+    text: str
 
 
 def _normalise(text: str) -> str:
@@ -185,9 +202,15 @@ _SPACES = {ord(ch): " " for ch in "\u00a0\u2007\u202f\t\u200b"}
 
 
 def _read_mention(
-    content: NlpContent, concept: Concept, ent: Any, today: date, out: NoteScan
+    content: NlpContent,
+    concept: Concept,
+    ent: Any,
+    sents: list[_Sentence],
+    index: int,
+    today: date,
+    out: NoteScan,
 ) -> None:
-    sent = ent.sent
+    sent = sents[index]
     if concept.requires is not None and not _compiled(concept.requires).search(
         sent.text
     ):
@@ -198,7 +221,9 @@ def _read_mention(
     categories = {m.category for m in modifiers if _counts(concept, m)}
     section = _section(ent)
     reads_as = _reads_as(content, section)
-    context, detail, timed = _context(content, concept, ent, categories, reads_as, today)
+    context, detail, timed = _context(
+        content, concept, ent, sent, categories, reads_as, today
+    )
     mention = Mention(
         source=concept.id,
         text=ent.text,
@@ -215,7 +240,8 @@ def _read_mention(
         return
     answers = dict(concept.answers_for(context))
     if context in ("present", "past", "nonmedical", "nonmedical_past", "allergy"):
-        for item, value in _qualifiers(concept, sent).items():
+        following = sents[index + 1].text if index + 1 < len(sents) else ""
+        for item, value in _qualifiers(concept, sent.text, following).items():
             answers[item] = value
     answers.update(timed)
     if not answers:
@@ -235,6 +261,7 @@ def _context(
     content: NlpContent,
     concept: Concept,
     ent: Any,
+    sent: Any,
     categories: set[str],
     reads_as: str | None,
     today: date,
@@ -257,7 +284,7 @@ def _context(
     nonmedical = "NONMEDICAL_USE" in categories
     current = "nonmedical" if nonmedical else "present"
     if concept.time is not None and current in concept.time.contexts:
-        time = _nearest_time(content, ent, today, concept.time.habit)
+        time = _nearest_time(content, ent, sent, today, concept.time.habit)
         if time is not None:
             return _timed(concept, time, current)
     if "HISTORICAL" in categories or reads_as == "past":
@@ -292,9 +319,8 @@ def _timed(
 
 
 def _nearest_time(
-    content: NlpContent, ent: Any, today: date, habit: bool
+    content: NlpContent, ent: Any, sent: Any, today: date, habit: bool
 ) -> TimeMention | None:
-    sent = ent.sent
     times = [
         t
         for t in find_times(sent.text, today, content.values.number_words)
@@ -310,12 +336,10 @@ def _nearest_time(
     )
 
 
-def _qualifiers(concept: Concept, sent: Any) -> dict[str, Any]:
+def _qualifiers(concept: Concept, sentence: str, following: str) -> dict[str, Any]:
     answers: dict[str, Any] = {}
     for qualifier in concept.qualifiers:
-        text = sent.text
-        if qualifier.reach == "next" and sent.end < len(sent.doc):
-            text += " " + sent.doc[sent.end].sent.text
+        text = sentence + " " + following if qualifier.reach == "next" else sentence
         if _compiled(qualifier.regex).search(text):
             for item, value in qualifier.answers.items():
                 answers.setdefault(item, value)
@@ -340,8 +364,9 @@ def _modifier_text(modifier: Any, doc: Any) -> str:
     return str(doc[start:end].text)
 
 
-def _section(ent: Any) -> str | None:
-    category = getattr(ent._, "section_category", None)
+def _section(span: Any) -> str | None:
+    """The section category of a span or token (set by the sectionizer)."""
+    category = getattr(span._, "section_category", None)
     return str(category) if category else None
 
 
@@ -354,40 +379,63 @@ def _reads_as(content: NlpContent, section: str | None) -> str | None:
 # ---- values ------------------------------------------------------------------------
 
 
-def _read_values(content: NlpContent, sent: Any, out: NoteScan) -> None:
-    text = sent.text
-    offset = sent.start_char
-    section = _section(sent[0:1])
+def _read_values(
+    content: NlpContent, doc: Any, sents: list[_Sentence], out: NoteScan
+) -> None:
+    """Measurements and amounts over the whole text; drinking sentence by sentence."""
+    text = doc_text(doc)
+    lowered = text.lower()
+    char_starts = [sent.start_char for sent in sents]
+
+    def where(match: re.Match[str], source: str) -> Mention:
+        sent = sents[max(0, bisect_right(char_starts, match.start()) - 1)]
+        section = _section(doc[sent.start])
+        return _value_mention(source, match, sent.text, 0, section)
+
     for reading in content.values.readings:
-        for match in _compiled(reading.regex).finditer(text):
+        guarded = _guarded(reading.regex)
+        if not guarded.may_match(lowered):
+            continue
+        for match in guarded.pattern.finditer(text):
             for group, item in reading.items.items():
                 raw = match.groupdict().get(group)
-                if raw is None:
-                    continue
-                mention = _value_mention(reading.id, match, text, offset, section)
-                out.candidates.append(Candidate(item, int(raw), mention))
+                if raw is not None:
+                    out.candidates.append(Candidate(item, int(raw), where(match, reading.id)))
     for amount in content.values.amounts:
-        for match in _compiled(amount.regex).finditer(text):
+        guarded = _guarded(amount.regex)
+        if not guarded.may_match(lowered):
+            continue
+        for match in guarded.pattern.finditer(text):
             groups = {k: v for k, v in match.groupdict().items() if v is not None}
-            mention = _value_mention(amount.id, match, text, offset, section)
             for item, value in amount.answers.items():
                 filled = _fill(value, groups, amount.codes)
                 if filled is not None:
-                    out.candidates.append(Candidate(item, filled, mention))
-    for item, value, match in _drinking(content, text):
-        mention = _value_mention("drinking", match, text, offset, section)
-        out.candidates.append(Candidate(item, value, mention))
+                    out.candidates.append(Candidate(item, filled, where(match, amount.id)))
+    if not _compiled(content.values.drinking.drinking_regex).search(lowered):
+        return
+    for sent in sents:
+        sentence = sent.text
+        for item, value, match in _drinking(content, sentence):
+            mention = _value_mention(
+                "drinking", match, sentence, sent.start_char, _section(doc[sent.start])
+            )
+            out.candidates.append(Candidate(item, value, mention))
+
+
+@lru_cache(maxsize=None)
+def _guarded(regex: str) -> Guarded:
+    return guard(regex)
 
 
 def _value_mention(
-    source: str, match: re.Match[str], text: str, offset: int, section: str | None
+    source: str, match: re.Match[str], sentence: str, offset: int, section: str | None
 ) -> Mention:
     return Mention(
         source=source,
         text=match.group(0),
         start=offset + match.start(),
         end=offset + match.end(),
-        sentence=text.strip(),
+        sentence=sentence.strip(),
         context="present",
         section=section,
     )

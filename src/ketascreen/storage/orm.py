@@ -13,7 +13,11 @@ class Base(DeclarativeBase):
 
 
 class ScreeningRow(Base):
-    """One stored screening: encrypted answers and result, plus queue metadata."""
+    """One stored screening: encrypted answers and result, plus queue metadata.
+
+    ``note`` is set when a free-text note was read with the answers: the note, what it
+    contributed and which screening it re-screened, sealed like the answers.
+    """
 
     __tablename__ = "screenings"
 
@@ -32,6 +36,7 @@ class ScreeningRow(Base):
     override_disposition: Mapped[str | None] = mapped_column(String(32))
     person_key: Mapped[str | None] = mapped_column(String(64), index=True)
     person_ref: Mapped[bytes | None] = mapped_column(LargeBinary)
+    note: Mapped[bytes | None] = mapped_column(LargeBinary)
 
 
 class AuditEvent(Base):

@@ -56,6 +56,8 @@ class StoredScreening:
     disposition: str
     result_json: bytes
     answers: dict[str, Any]
+    # The note read with the answers and what it contributed (opened only when asked).
+    note: dict[str, Any] | None = None
 
     @property
     def result(self) -> dict[str, Any]:
@@ -93,6 +95,7 @@ class Repository:
         idempotency_key: str | None = None,
         actor: str = "person",
         person_ref: str | None = None,
+        note: dict[str, Any] | None = None,
     ) -> tuple[StoredScreening, bool]:
         """Store a screening and its audit entry in one transaction.
 
@@ -103,6 +106,8 @@ class Repository:
             actor: who submitted it, for the audit log.
             person_ref: the clinic's reference for the person (e.g. a record number);
                 screenings with the same reference form the person's history.
+            note: a free-text note read with the answers, as a JSON object (the text
+                and what it contributed); sealed like the answers.
 
         Returns:
             The stored screening, and True if it was created now (False on a repeat).
@@ -117,6 +122,7 @@ class Repository:
             idempotency_key=idempotency_key,
             actor=actor,
             person_ref=person_ref,
+            note=note,
         )
         try:
             self.write([prepared])
@@ -137,8 +143,15 @@ class Repository:
         idempotency_key: str | None = None,
         actor: str = "person",
         person_ref: str | None = None,
+        note: dict[str, Any] | None = None,
+        person_key: str | None = None,
     ) -> Prepared:
-        """Seal a screening and build its rows, ready for :meth:`write`."""
+        """Seal a screening and build its rows, ready for :meth:`write`.
+
+        ``person_key`` links the screening to a history that has no clinic reference
+        (a re-screening of a screening stored without one); a ``person_ref`` gives its
+        own key.
+        """
         screening_id = str(uuid.uuid4())
         now = datetime.now(UTC)
         result_json = result.model_dump_json().encode()
@@ -158,8 +171,9 @@ class Repository:
             "token_hash": _digest(token),
             "idempotency_key": idempotency_key,
             "override_disposition": None,
-            "person_key": self.person_key(person_ref) if person_ref else None,
+            "person_key": self.person_key(person_ref) if person_ref else person_key,
             "person_ref": self.vault.seal(person_ref, context) if person_ref else None,
+            "note": self.vault.seal(note, context) if note is not None else None,
         }
         audit = {
             "at": now,
@@ -175,6 +189,7 @@ class Repository:
             disposition=result.disposition.value,
             result_json=result_json,
             answers=answers,
+            note=note,
         )
         return Prepared(values, audit, stored, token)
 
@@ -280,9 +295,9 @@ class Repository:
             row = session.scalars(
                 select(ScreeningRow).where(ScreeningRow.idempotency_key == key)
             ).first()
-            return None if row is None else self._stored(row)
+            return None if row is None else self._stored(row, with_note=True)
 
-    def _stored(self, row: ScreeningRow) -> StoredScreening:
+    def _stored(self, row: ScreeningRow, *, with_note: bool = False) -> StoredScreening:
         context = row.id.encode()
         created = row.created_at
         if created.tzinfo is None:  # SQLite returns naive datetimes
@@ -294,6 +309,11 @@ class Repository:
             disposition=row.disposition,
             result_json=self.vault.open_bytes(row.result, context),
             answers=self.vault.open(row.answers, context),
+            note=(
+                self.vault.open(row.note, context)
+                if with_note and row.note is not None
+                else None
+            ),
         )
 
 

@@ -14,8 +14,9 @@ from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from sqlalchemy import select
+from sqlalchemy import insert, select
 
+from ketascreen.domain.outcome import ScreeningResult
 from ketascreen.domain.types import SEVERITY
 from ketascreen.storage.orm import (
     AuditEvent,
@@ -27,6 +28,8 @@ from ketascreen.storage.orm import (
 from ketascreen.storage.repository import Repository
 
 ROLES = ("admin", "clinician", "coordinator")
+#: Roles that may change a screening's clinical result (override it, re-screen it).
+CLINICAL_ROLES = ("clinician", "admin")
 STATUSES = (
     "new",
     "in_review",
@@ -65,6 +68,7 @@ class QueueEntry:
     disposition: str
     effective_disposition: str
     status: str
+    has_note: bool = False
 
 
 @dataclass(frozen=True)
@@ -98,6 +102,7 @@ def _entry(row: ScreeningRow) -> QueueEntry:
         row.disposition,
         row.override_disposition or row.disposition,
         row.status,
+        row.note is not None,
     )
 
 
@@ -330,6 +335,11 @@ class StaffStore:
                 "result": self.repo.vault.open(row.result, context),
                 "answers": self.repo.vault.open(row.answers, context),
                 "notes": notes,
+                "note": (
+                    self.repo.vault.open(row.note, context)
+                    if row.note is not None
+                    else None
+                ),
             }
 
     def set_status(
@@ -348,7 +358,7 @@ class StaffStore:
         self, actor: StaffUser, screening_id: str, disposition: str, reason: str
     ) -> None:
         """Override the disposition (clinicians and admins only); a reason is required."""
-        if actor.role not in ("clinician", "admin"):
+        if actor.role not in CLINICAL_ROLES:
             raise StaffError("only a clinician can override a disposition")
         if disposition not in SEVERITY or disposition == "info":
             raise StaffError("choose one of the five dispositions")
@@ -370,6 +380,67 @@ class StaffStore:
                     f"{row.disposition} -> {disposition}",
                 )
             )
+
+    def add_note_version(
+        self,
+        actor: StaffUser,
+        screening_id: str,
+        *,
+        result: ScreeningResult,
+        note: dict[str, Any],
+    ) -> str:
+        """Store a re-screening with a note as a new version in the person's history.
+
+        The new screening keeps the person's answers from the one it re-screens, and
+        gets the new result and the note (sealed, with who added it and what it
+        re-screened). It joins that screening's history: the same clinic reference,
+        or, when there is none, a history key the two then share. The new row, the
+        key and the audit entries are written in one transaction.
+
+        Args:
+            actor: a clinician or admin.
+            screening_id: the screening re-screened.
+            result: the result of its answers read with the note.
+            note: the note's text and what it contributed, as a JSON object.
+
+        Returns:
+            The new screening's id.
+
+        Raises:
+            StaffError: the actor may not do this, or there is no such screening.
+        """
+        check_may_rescreen(actor)
+        with self.sessions.begin() as session:
+            source = self._screening(session, screening_id)
+            context = source.id.encode()
+            if source.person_key is None:
+                # No clinic reference to hash: a random key links the versions and
+                # says nothing about the person.
+                source.person_key = secrets.token_hex(32)
+            prepared = self.repo.prepare(
+                answers=self.repo.vault.open(source.answers, context),
+                result=result,
+                actor=actor.email,
+                person_ref=(
+                    self.repo.vault.open(source.person_ref, context)
+                    if source.person_ref
+                    else None
+                ),
+                person_key=source.person_key,
+                note={**note, "based_on": source.id, "added_by": actor.email},
+            )
+            new_id = prepared.stored.id
+            session.execute(insert(ScreeningRow), [prepared.values])
+            session.add(AuditEvent(**prepared.audit))
+            session.add(
+                _audit(
+                    actor.email,
+                    "screening.note",
+                    source.id,
+                    f"new version {new_id}: {result.disposition.value}",
+                )
+            )
+            return new_id
 
     def audit_log(self, limit: int = 1000) -> list[AuditEvent]:
         """The newest audit entries, oldest first."""
@@ -407,6 +478,16 @@ class StaffStore:
             disposition=disposition,
             text=self.repo.vault.seal(text.strip(), screening_id.encode()),
         )
+
+
+def check_may_rescreen(actor: StaffUser) -> None:
+    """Refuse a re-screening (e.g. with a note) by anyone but a clinician or admin.
+
+    Raises:
+        StaffError: the actor's role may not change a screening's clinical result.
+    """
+    if actor.role not in CLINICAL_ROLES:
+        raise StaffError("only a clinician can re-screen with a note")
 
 
 def _check_password(password: str) -> None:

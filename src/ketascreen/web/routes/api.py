@@ -9,11 +9,13 @@ from typing import Any
 
 from fastapi import APIRouter, Header, HTTPException, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
 
 from ketascreen.domain.outcome import ScreeningResult
 from ketascreen.screening import screen
 from ketascreen.web.auth import COOKIE
 from ketascreen.web.deps import StateDep
+from ketascreen.web.note import NotePublic, screen_note
 from ketascreen.web.state import AppState
 
 router = APIRouter(prefix="/api/v1", tags=["screenings"])
@@ -36,6 +38,13 @@ class ScreeningCreate(BaseModel):
         "screenings with the same reference are shown together as the person's history. "
         "Stored encrypted.",
     )
+    note: str | None = Field(
+        default=None,
+        description="A free-text note (referral letter, intake note) read with the "
+        "answers; at most KETASCREEN_NOTE_MAX_BYTES bytes of UTF-8. Where the note and "
+        "the answers disagree, the more cautious value is used and the item is listed "
+        "under note.conflicts for review. Stored encrypted; never shown to the person.",
+    )
 
 
 class ScreeningPublic(BaseModel):
@@ -53,13 +62,23 @@ class ScreeningCreated(ScreeningPublic):
     access_token: str = Field(
         description="Keep this private: with the id it reads this screening back."
     )
+    note: NotePublic | None = Field(
+        default=None,
+        description="What the note contributed, with evidence; only when a note was "
+        "sent.",
+    )
 
 
 @router.post(
     "/screenings",
     status_code=status.HTTP_201_CREATED,
     response_model=ScreeningCreated,
-    responses={422: {"description": "Answers with problems, one entry per field."}},
+    responses={
+        422: {
+            "description": "Answers or a note with problems, one entry per field "
+            "(the note's field is `note`)."
+        }
+    },
 )
 async def create_screening(
     body: ScreeningCreate,
@@ -71,9 +90,22 @@ async def create_screening(
     Runs on the event loop; concurrent submissions share one transaction (group
     commit), and each is answered only after its commit.
     """
-    result = screen(
-        body.answers, content=state.content, screening_date=body.screening_date
-    )
+    record = None
+    if body.note is not None:
+        # The scanner takes a while (and loads spaCy once): keep the event loop free.
+        reading = await run_in_threadpool(
+            screen_note,
+            body.note,
+            body.answers,
+            content=state.content,
+            max_bytes=state.settings.note_max_bytes,
+            screening_date=body.screening_date,
+        )
+        result, record = reading.result, reading.record
+    else:
+        result = screen(
+            body.answers, content=state.content, screening_date=body.screening_date
+        )
     if idempotency_key:
         # A repeat (same Idempotency-Key) gets the first screening back, result included.
         stored, _ = state.repository.save(
@@ -81,11 +113,15 @@ async def create_screening(
             result=result,
             idempotency_key=idempotency_key,
             person_ref=body.person_ref,
+            note=record,
         )
         token = state.repository.access_token(stored.id)
     else:
         prepared = state.repository.prepare(
-            answers=body.answers, result=result, person_ref=body.person_ref
+            answers=body.answers,
+            result=result,
+            person_ref=body.person_ref,
+            note=record,
         )
         await state.writer.submit(prepared)  # returns once committed
         stored, token = prepared.stored, prepared.access_token
@@ -98,7 +134,10 @@ async def create_screening(
         }
     )
     # The stored result JSON is spliced in as is: serialised once, in one place.
-    body_bytes = head[:-1].encode() + b', "result": ' + stored.result_json + b"}"
+    body_bytes = head[:-1].encode() + b', "result": ' + stored.result_json
+    if stored.note is not None:
+        body_bytes += b', "note": ' + json.dumps(stored.note["report"]).encode()
+    body_bytes += b"}"
     return Response(
         body_bytes, status_code=status.HTTP_201_CREATED, media_type="application/json"
     )

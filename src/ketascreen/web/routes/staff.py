@@ -1,4 +1,5 @@
-"""The clinic's side: sign-in, the review queue, one screening, status, override, CSV."""
+"""The clinic's side: sign-in, the review queue, one screening, status, override, CSV,
+and re-screening with a pasted note."""
 
 from __future__ import annotations
 
@@ -11,9 +12,11 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from ketascreen.domain.outcome import ScreeningResult
 from ketascreen.domain.types import Disposition
-from ketascreen.storage.staff import STATUSES, StaffError
+from ketascreen.errors import InputError
+from ketascreen.storage.staff import STATUSES, StaffError, check_may_rescreen
 from ketascreen.web.auth import COOKIE, LoginRateLimit, StaffDep, check_csrf
 from ketascreen.web.deps import StateDep
+from ketascreen.web.note import screen_note
 from ketascreen.web.routes.person import templates
 
 router = APIRouter(prefix="/staff", include_in_schema=False)
@@ -155,13 +158,17 @@ def _screening(
     state: Any,
     found: dict[str, Any],
     error: str | None = None,
+    *,
+    note_error: str | None = None,
+    note_value: str = "",
+    status: int | None = None,
 ) -> HTMLResponse:
     result = ScreeningResult.model_validate(found["result"])
     labels = {i.id: i.label for i in state.content.form.items.values()}
     return _page(
         request,
         "staff_screening.html",
-        status=400 if error else 200,
+        status=status or (400 if error else 200),
         title="Screening",
         staff=staff,
         s=found,
@@ -170,6 +177,9 @@ def _screening(
         statuses=STATUSES,
         dispositions=DISPOSITIONS,
         error=error,
+        note_error=note_error,
+        note_value=note_value,
+        note_max_bytes=state.settings.note_max_bytes,
     )
 
 
@@ -257,3 +267,55 @@ def _act(
             return _page(request, "link_not_found.html", status=404, title="Not found")
         return _screening(request, staff, state, found, error=str(exc))
     return RedirectResponse(f"/staff/screenings/{screening_id}", status_code=303)
+
+
+@router.post("/screenings/{screening_id}/note")
+def add_note(
+    request: Request,
+    screening_id: str,
+    staff: StaffDep,
+    state: StateDep,
+    csrf: str = Form(""),
+    note: str = Form(""),
+) -> Response:
+    """Re-screen with a pasted note (clinicians and admins); stored as a new version.
+
+    A note that cannot be read is shown again with the reason beside the field (422);
+    nothing is stored then.
+    """
+    check_csrf(staff, csrf)
+    found = state.staff.screening(staff.user, screening_id)
+    if found is None:
+        return _page(request, "link_not_found.html", status=404, title="Not found")
+    try:
+        check_may_rescreen(staff.user)
+    except StaffError as exc:
+        return _screening(request, staff, state, found, error=str(exc))
+    try:
+        reading = screen_note(
+            note,
+            found["answers"],
+            content=state.content,
+            max_bytes=state.settings.note_max_bytes,
+        )
+    except InputError as exc:
+        on_note = [p.message for p in exc.problems if p.where == "note"]
+        others = [str(p) for p in exc.problems if p.where != "note"]
+        return _screening(
+            request,
+            staff,
+            state,
+            found,
+            error=(
+                "The stored answers cannot be screened again: " + "; ".join(others)
+                if others
+                else None
+            ),
+            note_error="; ".join(f"The note {m}." for m in on_note) or None,
+            note_value=note,
+            status=422,
+        )
+    new_id = state.staff.add_note_version(
+        staff.user, screening_id, result=reading.result, note=reading.record
+    )
+    return RedirectResponse(f"/staff/screenings/{new_id}", status_code=303)
