@@ -200,7 +200,7 @@ class _RegexTargets:
         from spacy.util import filter_spans
 
         text = doc_text(doc)
-        lowered = text.lower()
+        lowered = text.lower() + " "  # a needle may end in a space ("k ")
         spans = []
         for guarded, label in self.patterns:
             if not guarded.may_match(lowered):
