@@ -76,7 +76,8 @@ def test_person_flow_on_a_phone(server: str, phone: Any) -> None:
 
 
 def test_clinician_flow(server: str, browser: Any) -> None:
-    """Sign in, triage the queue, open a screening, override with a reason."""
+    """Sign in, triage the queue, open a screening, override with a reason, paste a
+    note (an empty one first) and see what it added."""
     context = browser.new_context(
         viewport={"width": 1280, "height": 900}, accept_downloads=True
     )
@@ -114,4 +115,17 @@ def test_clinician_flow(server: str, browser: Any) -> None:
         page.get_by_role("link", name="Download the clinician report (PDF)").click()
     pdf = Path(download.value.path()).read_bytes()
     assert pdf.startswith(b"%PDF")
+    page.get_by_role("button", name="Re-screen with this note").click()
+    page.wait_for_load_state()
+    assert "The note is empty." in page.locator("#field-note").inner_text()
+    check(page, "staff-screening-note-error")
+    page.get_by_label("Note to read (referral letter, intake note)").fill(
+        "Referral letter. Pt denies SI. BP 132/84 today. <script>alert(1)</script>"
+    )
+    page.get_by_role("button", name="Re-screen with this note").click()
+    page.wait_for_load_state()
+    notes = page.locator("#from-the-note").inner_text()
+    assert "Needs review" in notes
+    assert "BP 132/84 today." in notes
+    check(page, "staff-screening-note")
     context.close()

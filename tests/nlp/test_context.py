@@ -192,6 +192,12 @@ class TestRuleFile:
         assert categories <= {*SPAN_ATTRIBUTES, "TERMINATE"}
         assert {"NEGATED_EXISTENCE", "HISTORICAL", "FAMILY"} <= categories
 
+    def test_terminating_types_reach_every_rule(self) -> None:
+        """Each rule of a category carries the categories that end its scope."""
+        ending = context_file().terminating_types
+        for rule in context_rules():
+            assert set(ending.get(rule.category, [])) <= rule.terminated_by, rule
+
     def test_all_patterns_become_phrases(self) -> None:
         """Every rule is a phrase for the PhraseMatcher: no slow token patterns."""
         assert [r.literal for r in context_rules() if r.pattern is not None] == []

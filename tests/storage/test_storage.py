@@ -38,6 +38,22 @@ class TestMigrations:
         assert {"screenings", "audit_events"} <= set(inspect(engine).get_table_names())
         engine.dispose()
 
+    def test_note_column(self, database_url: str) -> None:
+        """0005 adds the sealed note column to screenings; its downgrade removes it."""
+        engine = make_engine(database_url)
+
+        def columns() -> set[str]:
+            return {c["name"] for c in inspect(engine).get_columns("screenings")}
+
+        migrate(engine)
+        assert "note" in columns()
+        downgrade(engine, "0004")
+        assert "note" not in columns()
+        assert "person_key" in columns()
+        migrate(engine)
+        assert "note" in columns()
+        engine.dispose()
+
 
 class TestVault:
     """Authenticated encryption of stored values."""

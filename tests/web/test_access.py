@@ -73,7 +73,7 @@ def test_staff_pages(client: TestClient, world: dict[str, Any], visitor: str) ->
 
 @pytest.mark.parametrize("visitor", VISITORS)
 def test_staff_changes(client: TestClient, world: dict[str, Any], visitor: str) -> None:
-    """Status changes: any staff; overrides: clinicians and admins only."""
+    """Status changes: any staff; overrides and notes: clinicians and admins only."""
     form = as_visitor(client, world, visitor)
     sid = world["first"]["id"]
     status = client.post(
@@ -90,12 +90,19 @@ def test_staff_changes(client: TestClient, world: dict[str, Any], visitor: str) 
         },
         follow_redirects=False,
     )
+    note = client.post(
+        f"/staff/screenings/{sid}/note",
+        data={**form, "note": "Pt denies SI. BP 128/80."},
+        follow_redirects=False,
+    )
     if visitor in STAFF:
         assert status.status_code == 303
         assert override.status_code == (400 if visitor == "coordinator" else 303)
+        assert note.status_code == (400 if visitor == "coordinator" else 303)
     else:
         assert status.headers.get("location") == "/staff/login"
         assert override.headers.get("location") == "/staff/login"
+        assert note.headers.get("location") == "/staff/login"
 
 
 @pytest.mark.parametrize("visitor", VISITORS)
@@ -130,6 +137,7 @@ def test_forged_csrf_refused_for_every_form(
             f"/staff/screenings/{sid}/override",
             {"disposition": "prepare_first", "reason": "a long enough reason"},
         ),
+        (f"/staff/screenings/{sid}/note", {"note": "Pt denies SI."}),
         ("/staff/logout", {}),
     ):
         response = client.post(

@@ -243,6 +243,7 @@ def _compiled() -> tuple[_Compiled, ...]:
     """All rules, word patterns expanded to phrases; a later rule's phrase wins."""
     by_phrase: dict[str, _Compiled] = {}
     patterns: list[_Compiled] = []
+    ending = context_file().terminating_types
     for spec in rule_specs():
         common = {
             "category": spec.category,
@@ -251,7 +252,9 @@ def _compiled() -> tuple[_Compiled, ...]:
             "excluded_types": spec.excluded_types,
             "max_scope": spec.max_scope,
             "max_targets": spec.max_targets,
-            "terminated_by": spec.terminated_by,
+            "terminated_by": sorted(
+                {*(spec.terminated_by or []), *ending.get(spec.category, [])}
+            ),
         }
         phrases = (
             [spec.literal] if spec.pattern is None else expand_pattern(spec.pattern)
@@ -271,8 +274,12 @@ def context_rules() -> list[ConTextRule]:
 
     Word patterns come back expanded into phrase rules (each with the source rule's
     literal in ``metadata["rule"]``). Where two rules give the same phrase, the later
-    one wins, so a YAML rule overrides a stock phrase. The files are read once; each
-    call builds fresh rule objects, because medspaCy mutates a rule it adopts.
+    one wins, so a YAML rule overrides a stock phrase. The YAML's
+    ``terminating_types`` are set on each rule's ``terminated_by`` (not passed to the
+    component: spaCy's config check turns those lists into one-use iterators, so
+    medspaCy applied them to the first rule of each category only). The files are read
+    once; each call builds fresh rule objects, because medspaCy mutates a rule it
+    adopts.
 
     Raises:
         ContentError: the YAML is malformed, or drops a literal medspaCy lacks.
@@ -328,9 +335,6 @@ def add_context(nlp: Language) -> ConText:
         config={
             "rules": None,
             "span_attrs": {cat: {attr: True} for cat, attr in SPAN_ATTRIBUTES.items()},
-            "terminating_types": {
-                k: list(v) for k, v in context_file().terminating_types.items()
-            },
         },
     )
     component.add(context_rules())

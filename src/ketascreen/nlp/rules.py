@@ -70,7 +70,10 @@ class TimeLink(ContentModel):
     why: str | None = None
     past_after: float | None = Field(
         default=None,
-        description="Months after which a dated mention is past ('manic episode 2019').",
+        description=(
+            "Months after which a dated mention is past ('manic episode 2019', "
+            "'until 2023'); 'since 2021' and 'for 5 years' still go on."
+        ),
     )
     habit: bool = Field(
         default=False,

@@ -23,7 +23,7 @@ import re
 import warnings
 from bisect import bisect_right
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from functools import lru_cache
 from typing import Any
@@ -306,7 +306,7 @@ def _timed(
     for band in link.bands:
         if band.holds(months):
             answers.update(band.answers)
-    if link.past_after is not None and months > link.past_after:
+    if link.past_after is not None and time.kind == "point" and months > link.past_after:
         return past, note + " (past)", answers
     if link.item is None:
         return current, note, answers
@@ -400,7 +400,10 @@ def _read_values(
             for group, item in reading.items.items():
                 raw = match.groupdict().get(group)
                 if raw is not None:
-                    out.candidates.append(Candidate(item, int(raw), where(match, reading.id)))
+                    mention = where(match, reading.id)
+                    # the reading's own place, not its label's: a repeat is later
+                    mention = replace(mention, start=match.start(group), end=match.end())
+                    out.candidates.append(Candidate(item, int(raw), mention))
     for amount in content.values.amounts:
         guarded = _guarded(amount.regex)
         if not guarded.may_match(lowered):

@@ -12,7 +12,7 @@ from __future__ import annotations
 import calendar
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 
 DAYS_PER_MONTH = 365.25 / 12
@@ -46,6 +46,9 @@ class TimeMention:
             when only "in the past" is known.
         at_least: ``months`` is a lower bound ("years ago").
         habit: a frequency ("daily", "currently"): it goes on now.
+        kind: ``point`` (an event's time: "2 months ago", "in 2019", "until 2023"),
+            ``since`` (the start of something that goes on: "since 2019") or
+            ``length`` (how long: "for 5 years", "x 3 yrs", "six years").
     """
 
     start: int
@@ -54,6 +57,7 @@ class TimeMention:
     months: float | None
     at_least: bool = False
     habit: bool = False
+    kind: str = "point"
 
 
 def find_times(
@@ -71,9 +75,25 @@ def find_times(
                 continue
             mention = _read(kind, match, today, number_words)
             if mention is not None:
+                mention = _with_kind(mention, sentence, kind == "duration")
                 found.append(mention)
                 taken.append(span)
     return sorted(found, key=lambda m: m.start)
+
+
+_AGO = re.compile(r"(?:ago|prior|back|earlier|before)$", re.IGNORECASE)
+_SINCE = re.compile(r"\b(?:since|from)\s+(?:early\s+|late\s+|mid-?\s*)?$", re.IGNORECASE)
+
+
+def _with_kind(mention: TimeMention, sentence: str, duration: bool) -> TimeMention:
+    if mention.habit:
+        return mention
+    before = sentence[max(0, mention.start - 14) : mention.start]
+    if _SINCE.search(before):
+        return replace(mention, kind="since")
+    if duration and not _AGO.search(mention.text.strip()):
+        return replace(mention, kind="length")  # "for 5 years", "x 3 yrs"
+    return mention
 
 
 def _read(
