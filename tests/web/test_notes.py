@@ -111,7 +111,9 @@ class TestStaffNote:
         assert f"/staff/screenings/{sid}" in links
         old = soup(client.get(f"/staff/screenings/{sid}"))
         assert old.find(id="from-the-note") is None
-        assert f"/staff/screenings/{new_id}" in [a["href"] for a in old.select("main a")]
+        assert f"/staff/screenings/{new_id}" in [
+            a["href"] for a in old.select("main a")
+        ]
 
     def test_conflict_needs_review(self, client: TestClient) -> None:
         """A note that disagrees with an answer shows both values, the one used and why."""
@@ -149,7 +151,9 @@ class TestStaffNote:
             vault.open(blob, sid.encode())  # bound to its own row
         with repo(client).engine.connect() as conn:
             version, digest = conn.execute(
-                text("SELECT ruleset_version, ruleset_hash FROM screenings WHERE id = :i"),
+                text(
+                    "SELECT ruleset_version, ruleset_hash FROM screenings WHERE id = :i"
+                ),
                 {"i": new_id},
             ).one()
         assert version.startswith("default@")
@@ -282,7 +286,9 @@ class TestApiNote:
         assert conflict.needs_review
         assert conflict.used == "yes"
         assert {v.source for v in conflict.values} == {"answer", "note"}
-        assert "mood.bipolar_stable" in {f["rule_id"] for f in body["result"]["findings"]}
+        assert "mood.bipolar_stable" in {
+            f["rule_id"] for f in body["result"]["findings"]
+        }
         (row,) = raw_rows(client)
         assert b"lithium" not in bytes(row[3])
         stored = repo(client).vault.open(bytes(row[3]), row[0].encode())

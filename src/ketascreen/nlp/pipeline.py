@@ -98,7 +98,7 @@ def split_sentences(doc: Doc) -> Doc:
 _AFTER_END = re.compile(r"[.!?]+[\"\u201d')\]]*\s+(?=\S)")
 _LINE_BREAK = re.compile(r"[ \t]*\n\s*(?=\S)")
 _LAST_WORD = re.compile(r"(\S+)\s*$")
-_FIRST_WORD = re.compile(r"^(\S+)")
+_FIRST_WORD = re.compile(r"(\S+)")
 
 
 def _breaks(text: str, match: re.Match[str]) -> bool:

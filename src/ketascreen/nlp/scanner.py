@@ -402,7 +402,10 @@ def _read_values(
                 if raw is not None:
                     mention = where(match, reading.id)
                     # the reading's own place, not its label's: a repeat is later
-                    mention = replace(mention, start=match.start(group), end=match.end())
+                    start = match.start(group)
+                    mention = replace(
+                        mention, start=start, end=match.end(), text=text[start : match.end()]
+                    )
                     out.candidates.append(Candidate(item, int(raw), mention))
     for amount in content.values.amounts:
         guarded = _guarded(amount.regex)

@@ -164,6 +164,8 @@ def _latest_day(groups: dict[str, str | None], today: date) -> date | None:
             year = today.year if month < today.month or (
                 month == today.month and not last
             ) else today.year - 1
+        if date(year, month, 1) > today:
+            return None  # not yet
         return min(today, date(year, month, calendar.monthrange(year, month)[1]))
     if season and season in _SEASON_END:
         end_month = _SEASON_END[season]
@@ -172,7 +174,7 @@ def _latest_day(groups: dict[str, str | None], today: date) -> date | None:
         if season == "winter":
             year += 1 if year_text else 0  # winter 2024 ends in February 2025
         return min(today, date(year, end_month, calendar.monthrange(year, end_month)[1]))
-    if year is not None:
+    if year is not None and date(year, 1, 1) <= today:
         return min(today, date(year, 12, 31))
     return None
 
