@@ -390,7 +390,11 @@ class SentenceContext(ConText):  # type: ignore[misc]  # medspaCy has no type hi
         modifiers: list[ConTextModifier] = []
         for number in sorted(by_sent):
             sent_targets, sent_modifiers = by_sent[number]
-            graph = ConTextGraph(targets=sent_targets, modifiers=sent_modifiers)
+            graph = ConTextGraph(
+                targets=sent_targets,
+                modifiers=sent_modifiers,
+                prune_on_modifier_overlap=self.prune_on_target_overlap,  # as medspaCy
+            )
             graph.update_scopes()
             graph.apply_modifiers()
             edges += graph.edges
