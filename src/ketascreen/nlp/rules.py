@@ -188,6 +188,13 @@ class Concept(ContentModel):
         default_factory=list,
         description="ConText categories that do not apply ('his Adderall' is still the person's use).",
     )
+    past_cue: str | None = Field(
+        default=None,
+        description=(
+            "A regex matched on the words just before a mention that make it past "
+            "('they gave me Benadryl', 'tried Zoloft', 'was on Suboxone')."
+        ),
+    )
     past_only_with: list[str] = Field(
         default_factory=list,
         description=(
@@ -203,7 +210,7 @@ class Concept(ContentModel):
             re.compile(pattern if isinstance(pattern, str) else pattern.pattern)
         return value
 
-    @field_validator("requires")
+    @field_validator("requires", "past_cue")
     @classmethod
     def _requires_compiles(cls, value: str | None) -> str | None:
         if value is not None:

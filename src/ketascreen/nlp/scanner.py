@@ -219,6 +219,10 @@ def _read_mention(
         Modifier(str(m.category), _modifier_text(m, ent.doc)) for m in ent._.modifiers
     )
     categories = {m.category for m in modifiers if _counts(concept, m)}
+    if concept.past_cue is not None:
+        before = sent.text[max(0, ent.start_char - sent.start_char - 60) : ent.start_char - sent.start_char]
+        if _compiled(concept.past_cue + r"[^.;\n]{0,30}$").search(before):
+            categories.add("HISTORICAL")
     section = _section(ent)
     reads_as = _reads_as(content, section)
     context, detail, timed = _context(
