@@ -27,14 +27,18 @@ from pathlib import Path
 
 import yaml
 
-CORPUS = Path(__file__).resolve().parent.parent / "tests" / "nlp" / "corpus" / "dev.yaml"
+CORPUS = (
+    Path(__file__).resolve().parent.parent / "tests" / "nlp" / "corpus" / "dev.yaml"
+)
 HEADINGS = ["HPI:", "Psych Hx:", "PMH:", "Social Hx:", "Meds:", "Assessment:", ""]
 TODAY = date(2026, 6, 15)
 
 
 def make_notes(count: int, size: int, seed: int) -> list[str]:
     """``count`` notes of about ``size`` characters from the corpus texts."""
-    texts = [c["text"] for c in yaml.safe_load(CORPUS.read_text(encoding="utf-8"))["cases"]]
+    texts = [
+        c["text"] for c in yaml.safe_load(CORPUS.read_text(encoding="utf-8"))["cases"]
+    ]
     rng = random.Random(seed)
     notes = []
     for _ in range(count):
@@ -95,7 +99,9 @@ def main() -> int:
     for name, value in figures.items():
         print(f"{name:24} {value:10.0f}")
     ratio = figures["tokenizer_notes_per_s"] / figures["notes_per_s"]
-    print(f"full scanner is {ratio:.1f}x slower than tokenization alone; target >= 500 notes/s")
+    print(
+        f"full scanner is {ratio:.1f}x slower than tokenization alone; target >= 500 notes/s"
+    )
     result = {k: round(v, 1) for k, v in figures.items()}
     result |= {
         "ratio_vs_tokenizer": round(ratio, 2),

@@ -198,7 +198,10 @@ def screen(
             from ketascreen.nlp.merge import screen_with_note  # spaCy: load on use
 
             noted = screen_with_note(
-                text, intake.answers, screening_date=when, content=content,
+                text,
+                intake.answers,
+                screening_date=when,
+                content=content,
                 max_bytes=_note_limit(),
             )
             result = noted.result
@@ -208,7 +211,9 @@ def screen(
         err.print(f"not used: {problem}", highlight=False, markup=False)
     used = noted.answers if noted is not None else intake.answers
     if fmt in (Format.json, Format.fhir):
-        sys.stdout.write(_machine_output(result, used, intake, content, fmt, noted) + "\n")
+        sys.stdout.write(
+            _machine_output(result, used, intake, content, fmt, noted) + "\n"
+        )
         return
     if audience == Audience.patient:
         rendered = render_patient(result)

@@ -66,4 +66,6 @@ def test_a_partial_list_cannot_hold_none_of_these() -> None:
     from ketascreen.screening import screen
 
     with pytest.raises(AnswersError, match="partial list"):
-        screen({"heart_conditions": AtLeast({"none"})}, screening_date=date(2026, 6, 15))
+        screen(
+            {"heart_conditions": AtLeast({"none"})}, screening_date=date(2026, 6, 15)
+        )

@@ -36,13 +36,23 @@ def cli(
 
 
 def test_the_issue_example_gives_an_evidence_carrying_result() -> None:
-    done = cli("screen", "--note", "-", "--format", "json", "--date", "2026-06-15",
-               stdin=EXAMPLE.encode())
+    done = cli(
+        "screen",
+        "--note",
+        "-",
+        "--format",
+        "json",
+        "--date",
+        "2026-06-15",
+        stdin=EXAMPLE.encode(),
+    )
     assert done.returncode == 0, done.stderr.decode()
     result = json.loads(done.stdout)
     assert result["disposition"] == "needs_specialist_review"
-    (bipolar,) = [f for f in result["findings"] if f["rule_id"] == "mood.bipolar_stable"]
-    assert FINDING_KEYS <= set(bipolar)
+    (bipolar,) = [
+        f for f in result["findings"] if f["rule_id"] == "mood.bipolar_stable"
+    ]
+    assert set(bipolar) >= FINDING_KEYS
     assert {e["source"] for e in bipolar["evidence"]} == {"note"}
     facts = {f["item"]: f for f in result["note"]["facts"]}
     si = facts["suicidal_thoughts_reported"]
@@ -50,7 +60,9 @@ def test_the_issue_example_gives_an_evidence_carrying_result() -> None:
     (evidence,) = si["evidence"]
     assert evidence["sentence"] == "Pt denies SI."
     assert EXAMPLE[evidence["start"] : evidence["end"]] == "SI"
-    assert evidence["modifiers"] == [{"category": "NEGATED_EXISTENCE", "text": "denies"}]
+    assert evidence["modifiers"] == [
+        {"category": "NEGATED_EXISTENCE", "text": "denies"}
+    ]
     assert facts["bp_systolic"]["value"] == 132
     # no suicide-risk signal in this note: no crisis block
     assert result["crisis"] is None
@@ -59,8 +71,16 @@ def test_the_issue_example_gives_an_evidence_carrying_result() -> None:
 def test_a_note_with_answers_flags_disagreement(tmp_path: Path) -> None:
     answers = tmp_path / "answers.json"
     answers.write_text(json.dumps({"pregnant": "no", "sex_at_birth": "female"}))
-    done = cli("screen", "--answers", str(answers), "--note", "-", "--format", "json",
-               stdin=b"Pt is 12 weeks pregnant.")
+    done = cli(
+        "screen",
+        "--answers",
+        str(answers),
+        "--note",
+        "-",
+        "--format",
+        "json",
+        stdin=b"Pt is 12 weeks pregnant.",
+    )
     assert done.returncode == 0, done.stderr.decode()
     note = json.loads(done.stdout)["note"]
     (conflict,) = note["conflicts"]
@@ -70,8 +90,14 @@ def test_a_note_with_answers_flags_disagreement(tmp_path: Path) -> None:
 
 
 def test_suicide_risk_in_a_note_brings_crisis_help_first() -> None:
-    done = cli("screen", "--note", "-", "--format", "json",
-               stdin=b"Pt reports SI with a plan to overdose this weekend.")
+    done = cli(
+        "screen",
+        "--note",
+        "-",
+        "--format",
+        "json",
+        stdin=b"Pt reports SI with a plan to overdose this weekend.",
+    )
     assert done.returncode == 0, done.stderr.decode()
     result = json.loads(done.stdout)
     assert result["disposition"] == "urgent_safety"
@@ -87,8 +113,16 @@ def test_the_patient_summary_does_not_quote_the_note() -> None:
     assert "988" in text  # crisis help is there
     for words in ("tried to overdose", "schizophrenia", "Mother", "disclosed"):
         assert words not in text
-    clinician = cli("screen", "--note", "-", "--format", "markdown",
-                    "--audience", "clinician", stdin=note.encode()).stdout.decode()
+    clinician = cli(
+        "screen",
+        "--note",
+        "-",
+        "--format",
+        "markdown",
+        "--audience",
+        "clinician",
+        stdin=note.encode(),
+    ).stdout.decode()
     assert "## From the note" in clinician
     assert "tried to overdose" in clinician
 
@@ -100,7 +134,11 @@ def test_the_patient_summary_does_not_quote_the_note() -> None:
         (b"   \n ", {}, "is empty"),
         (b"\x00\x01\x02binary\x00", {}, "binary"),
         (b"Pt denies SI \xff", {}, "not UTF-8"),
-        (b"Pt denies SI. " * 20, {"KETASCREEN_NOTE_MAX_BYTES": "100"}, "the limit is 100"),
+        (
+            b"Pt denies SI. " * 20,
+            {"KETASCREEN_NOTE_MAX_BYTES": "100"},
+            "the limit is 100",
+        ),
     ],
 )
 def test_bad_notes_exit_2_naming_the_problem(

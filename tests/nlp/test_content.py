@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from ketascreen.content.files import load_model
 from ketascreen.errors import ContentError
 from ketascreen.nlp.prefilter import needles
 from ketascreen.nlp.rules import ConceptFile, check_against_form, load_nlp_content
-from ketascreen.content.files import load_model
 from ketascreen.screening import get_content
 
 
@@ -37,5 +37,7 @@ def test_a_misspelled_key_fails_at_load_time(tmp_path: Path) -> None:
         (r"\b(?:ab)?cd", None),  # an optional group says nothing
     ],
 )
-def test_needles_found_in_a_pattern(regex: str, expected: tuple[str, ...] | None) -> None:
+def test_needles_found_in_a_pattern(
+    regex: str, expected: tuple[str, ...] | None
+) -> None:
     assert needles(regex) == expected

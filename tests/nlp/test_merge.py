@@ -23,7 +23,9 @@ def test_a_note_alone_gives_a_partial_screening_with_note_sources() -> None:
         screening_date=TODAY,
     )
     assert found(noted.result).domains == ("mood",)
-    (bipolar,) = [f for f in noted.result.findings if f.rule_id == "mood.bipolar_stable"]
+    (bipolar,) = [
+        f for f in noted.result.findings if f.rule_id == "mood.bipolar_stable"
+    ]
     assert {e.fact: e.source for e in bipolar.evidence} == {
         "bipolar_dx": "note",
         "bipolar_status": "note",
@@ -62,12 +64,19 @@ def test_disagreement_is_kept_flagged_and_the_cautious_value_used() -> None:
 
 
 def test_a_note_cannot_erase_suicide_risk_from_the_answers() -> None:
-    answers = {"phq9_9": 2, "asq_1": "yes", "asq_2": "yes", "asq_3": "yes",
-               "asq_4": "no", "asq_5": "yes"}
+    answers = {
+        "phq9_9": 2,
+        "asq_1": "yes",
+        "asq_2": "yes",
+        "asq_3": "yes",
+        "asq_4": "no",
+        "asq_5": "yes",
+    }
     alone = screen(answers, screening_date=TODAY)
     assert alone.disposition == "urgent_safety"
     noted = screen_with_note(
-        "Pt denies SI/HI. No suicidal ideation. Not suicidal.", answers,
+        "Pt denies SI/HI. No suicidal ideation. Not suicidal.",
+        answers,
         screening_date=TODAY,
     )
     assert noted.result.disposition == "urgent_safety"
@@ -123,7 +132,10 @@ SERIOUS = {Level.urgent_safety, Level.not_recommended_now}
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
-@given(answers=any_answers(), sentences=st.lists(st.sampled_from(NOTE_SENTENCES), min_size=1, max_size=6))
+@given(
+    answers=any_answers(),
+    sentences=st.lists(st.sampled_from(NOTE_SENTENCES), min_size=1, max_size=6),
+)
 def test_a_note_never_removes_a_serious_finding(
     answers: dict[str, Any], sentences: list[str]
 ) -> None:

@@ -159,7 +159,10 @@ def test_every_blood_pressure_reading_is_offered_where_it_is() -> None:
     [
         ("BP 158/96", {"bp_systolic": 158, "bp_diastolic": 96}),
         ("blood pressure was 172 over 104", {"bp_systolic": 172, "bp_diastolic": 104}),
-        ("Vitals: 160/100, P 76", {"bp_systolic": 160, "bp_diastolic": 100, "heart_rate": 76}),
+        (
+            "Vitals: 160/100, P 76",
+            {"bp_systolic": 160, "bp_diastolic": 100, "heart_rate": 76},
+        ),
         ("HR 112", {"heart_rate": 112}),
         ("a 17 year old", {"age": 17}),
         ("36F", {"age": 36, "sex_at_birth": "female"}),

@@ -425,7 +425,8 @@ class _Draw:
 
     def months(self, median: float, sigma: float) -> Arr:
         """A time in months, log-normal."""
-        return np.round(median * np.exp(self.rng.normal(0.0, sigma, self.n)), 1)
+        months: Arr = np.round(median * np.exp(self.rng.normal(0.0, sigma, self.n)), 1)
+        return months
 
 
 # --- the model -------------------------------------------------------------------

@@ -114,16 +114,26 @@ def evaluate_corpus(path: Path) -> CorpusScore:
     results: list[CaseResult] = []
     for case in data["cases"]:
         expect = case["expect"]
-        expected = Found(Disposition(expect["disposition"]), tuple(sorted(expect["domains"])))
+        expected = Found(
+            Disposition(expect["disposition"]), tuple(sorted(expect["domains"]))
+        )
         got = found(screen_with_note(case["text"], screening_date=when).result)
         results.append(CaseResult(str(case["id"]), expected, got))
     names = sorted({d for c in results for d in (*c.expected.domains, *c.got.domains)})
     scores = tuple(
         DomainScore(
             name,
-            tp=sum(name in c.expected.domains and name in c.got.domains for c in results),
-            fp=sum(name not in c.expected.domains and name in c.got.domains for c in results),
-            fn=sum(name in c.expected.domains and name not in c.got.domains for c in results),
+            tp=sum(
+                name in c.expected.domains and name in c.got.domains for c in results
+            ),
+            fp=sum(
+                name not in c.expected.domains and name in c.got.domains
+                for c in results
+            ),
+            fn=sum(
+                name in c.expected.domains and name not in c.got.domains
+                for c in results
+            ),
         )
         for name in names
     )
@@ -142,7 +152,9 @@ def format_score(name: str, score: CorpusScore) -> str:
         )
     lines.append(f"disposition accuracy: {score.disposition_accuracy:.3f}")
     missed = score.missed_suicide_risk
-    lines.append(f"missed suicide-risk notes: {len(missed)}{' ' + ', '.join(missed) if missed else ''}")
+    lines.append(
+        f"missed suicide-risk notes: {len(missed)}{' ' + ', '.join(missed) if missed else ''}"
+    )
     return "\n".join(lines)
 
 

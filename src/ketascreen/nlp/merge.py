@@ -23,6 +23,7 @@ from ketascreen.domain.outcome import ScreeningResult
 from ketascreen.domain.types import SEVERITY, FactKind, Level
 from ketascreen.errors import AnswersError
 from ketascreen.intake.answers import facts_from_answers
+from ketascreen.nlp.rules import load_nlp_content
 from ketascreen.nlp.scanner import (
     DEFAULT_MAX_BYTES,
     Candidate,
@@ -31,7 +32,6 @@ from ketascreen.nlp.scanner import (
     NoteScan,
     scan,
 )
-from ketascreen.nlp.rules import load_nlp_content
 from ketascreen.rules.loader import Content
 from ketascreen.screening import get_content, screen
 
@@ -190,7 +190,8 @@ def _note_offers(
             offers[item] = _multi_offers(spec.exclusive_codes, values)
         else:
             offers[item] = [
-                Offer(value, NOTE, tuple(mentions)) for value, mentions in values.items()
+                Offer(value, NOTE, tuple(mentions))
+                for value, mentions in values.items()
             ]
     return offers, not_used
 
@@ -203,11 +204,12 @@ def _multi_offers(
     named = {c: m for c, m in codes.items() if c not in exclusive}
     offers: list[Offer] = []
     if named:
-        mentions = tuple(m for ms in named.values() for m in ms)
-        offers.append(Offer(AtLeast(named), NOTE, mentions))
-    for code, mentions in codes.items():
+        offers.append(
+            Offer(AtLeast(named), NOTE, tuple(m for ms in named.values() for m in ms))
+        )
+    for code, found in codes.items():
         if code in exclusive:
-            offers.append(Offer([code], NOTE, tuple(mentions)))
+            offers.append(Offer([code], NOTE, tuple(found)))
     return offers
 
 
@@ -258,10 +260,9 @@ def _merge(
     conflicts: list[_Open] = []
     for item, note_offers in offers.items():
         spec = form.items.get(item)
-        multi = spec is not None and spec.kind == FactKind.multi
         answer = given.get(item)
         options = [Offer(answer, ANSWER)] if answer is not None else []
-        if multi:
+        if spec is not None and spec.kind == FactKind.multi:
             options = _merge_multi(spec.exclusive_codes, options, note_offers)
         else:
             options += [o for o in note_offers if o.value != answer]
@@ -319,7 +320,9 @@ def _choose(
         best: tuple[tuple[int, int], int] | None = None
         for index, offer in enumerate(conflict.offers):
             trial = {**answers, conflict.item: offer.value}
-            key = _severity(screen(trial, screening_date=when, content=bundle, sources=sources))
+            key = _severity(
+                screen(trial, screening_date=when, content=bundle, sources=sources)
+            )
             if best is None or key > best[0]:
                 best = (key, index)
         assert best is not None
@@ -353,7 +356,9 @@ def _keep_answer_findings(
         for f in baseline.findings
         if f.level in _KEPT_LEVELS or f.domain == "suicide_risk"
     }
-    result = screen(chosen.answers, screening_date=when, content=bundle, sources=sources)
+    result = screen(
+        chosen.answers, screening_date=when, content=bundle, sources=sources
+    )
     lost = kept - {f.rule_id for f in result.findings}
     if not lost:
         return chosen

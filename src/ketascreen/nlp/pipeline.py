@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import re
 import warnings
-from functools import lru_cache
+from functools import cache, lru_cache
 from typing import TYPE_CHECKING, Any
 
 from ketascreen.nlp.prefilter import guard
@@ -28,12 +28,88 @@ if TYPE_CHECKING:
     from spacy.tokens import Doc
 
 _GOES_ON = frozenset(
-    "a an the and or but nor with without of to for in on at by from into than that "
-    "which who whom whose as is are was were be been being has have had do does did "
-    "not no denies denied endorses endorsed reports reported her his their my your "
-    "our its this these those very also including includes such like about after "
-    "before since until while because if when where whether per w/ s/p h/o c/o "
-    "x hx".split()
+    [
+        "a",
+        "an",
+        "the",
+        "and",
+        "or",
+        "but",
+        "nor",
+        "with",
+        "without",
+        "of",
+        "to",
+        "for",
+        "in",
+        "on",
+        "at",
+        "by",
+        "from",
+        "into",
+        "than",
+        "that",
+        "which",
+        "who",
+        "whom",
+        "whose",
+        "as",
+        "is",
+        "are",
+        "was",
+        "were",
+        "be",
+        "been",
+        "being",
+        "has",
+        "have",
+        "had",
+        "do",
+        "does",
+        "did",
+        "not",
+        "no",
+        "denies",
+        "denied",
+        "endorses",
+        "endorsed",
+        "reports",
+        "reported",
+        "her",
+        "his",
+        "their",
+        "my",
+        "your",
+        "our",
+        "its",
+        "this",
+        "these",
+        "those",
+        "very",
+        "also",
+        "including",
+        "includes",
+        "such",
+        "like",
+        "about",
+        "after",
+        "before",
+        "since",
+        "until",
+        "while",
+        "because",
+        "if",
+        "when",
+        "where",
+        "whether",
+        "per",
+        "w/",
+        "s/p",
+        "h/o",
+        "c/o",
+        "x",
+        "hx",
+    ]
 )
 _BULLET = re.compile(r"^(?:[-*•·‣◦▪–]|\d{1,2}[.)]|[a-z][.)])")
 
@@ -137,7 +213,7 @@ def build_pipeline() -> Language:
     nlp.add_pipe("ketascreen_sentences")
     # Matches go to a span group; the next component sets doc.ents once (adding
     # entities one at a time, as result_type "ents" does, was a third of the time).
-    matcher = nlp.add_pipe(
+    matcher: Any = nlp.add_pipe(
         "medspacy_target_matcher",
         config={"phrase_matcher_attr": "LOWER", "result_type": "group"},
     )
@@ -145,7 +221,7 @@ def build_pipeline() -> Language:
     if "ketascreen_regex_targets" not in Language.factories:
         Language.component("ketascreen_regex_targets", func=_RegexTargets(content))
     nlp.add_pipe("ketascreen_regex_targets")
-    sectionizer = nlp.add_pipe("medspacy_sectionizer", config={"rules": None})
+    sectionizer: Any = nlp.add_pipe("medspacy_sectionizer", config={"rules": None})
     sectionizer.add(
         [
             SectionRule(literal=f"{title}:", category=section.category)
@@ -167,7 +243,11 @@ def _target_rules(content: NlpContent, rule: Any) -> list[Any]:
             rules.append(rule(literal=exact, category=concept.id, pattern=pattern))
         for number, pattern in enumerate(concept.patterns):
             rules.append(
-                rule(literal=f"{concept.id}#{number}", category=concept.id, pattern=pattern)
+                rule(
+                    literal=f"{concept.id}#{number}",
+                    category=concept.id,
+                    pattern=pattern,
+                )
             )
     return rules
 
@@ -227,7 +307,7 @@ def _spellings(terms: list[str]) -> list[str]:
     return list(out)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _tokenizer() -> Any:
     _quiet_imports()
     import spacy

@@ -45,13 +45,15 @@ def note_json(screening: NoteScreening) -> dict[str, Any]:
             for c in screening.conflicts
         ],
         "not_used": [
-            {"item": n.item, "value": n.value, "reason": n.reason, **_mention(n.mention)}
+            {
+                "item": n.item,
+                "value": n.value,
+                "reason": n.reason,
+                **_mention(n.mention),
+            }
             for n in screening.not_used
         ]
-        + [
-            {"reason": i.reason, **_mention(i.mention)}
-            for i in screening.ignored
-        ],
+        + [{"reason": i.reason, **_mention(i.mention)} for i in screening.ignored],
     }
 
 
@@ -67,7 +69,9 @@ def note_markdown(screening: NoteScreening) -> str:
                 + ")"
                 for o in c.offers
             )
-            lines.append(f"- **{c.label}** (`{c.item}`): {offers}. Used: {_show(c.used)}.")
+            lines.append(
+                f"- **{c.label}** (`{c.item}`): {offers}. Used: {_show(c.used)}."
+            )
         lines.append("")
     if screening.facts:
         lines += ["### Facts read", ""]
@@ -91,7 +95,9 @@ def note_markdown(screening: NoteScreening) -> str:
     if unused:
         lines += ["### Mentioned but not used", ""]
         for mention, reason in unused:
-            lines.append(f"- \u201c{mention.text}\u201d ({reason}; chars {mention.start}\u2013{mention.end})")
+            lines.append(
+                f"- \u201c{mention.text}\u201d ({reason}; chars {mention.start}\u2013{mention.end})"
+            )
         lines.append("")
     return "\n".join(lines)
 

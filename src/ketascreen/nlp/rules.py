@@ -117,7 +117,9 @@ class Pattern(ContentModel):
 class Qualifier(ContentModel):
     """Detail in the same sentence: "HTN, well controlled", "Klonopin 1 mg BID"."""
 
-    regex: str = Field(description="Case-insensitive; searched in the mention's sentence.")
+    regex: str = Field(
+        description="Case-insensitive; searched in the mention's sentence."
+    )
     answers: Answers
     why: str | None = None
     reach: Literal["sentence", "next"] = Field(
@@ -153,7 +155,9 @@ class Concept(ContentModel):
             "a pattern may list needles, words one of which any match contains."
         ),
     )
-    present: Answers = Field(default_factory=dict, description="Affirmed, about the person, now.")
+    present: Answers = Field(
+        default_factory=dict, description="Affirmed, about the person, now."
+    )
     past: Answers | None = Field(
         default=None, description="In the past only (default: the same as present)."
     )
@@ -248,7 +252,9 @@ class Section(ContentModel):
     """A note heading and how it colours what is under it."""
 
     category: str
-    titles: list[str] = Field(min_length=1, description="Heading words, without the colon.")
+    titles: list[str] = Field(
+        min_length=1, description="Heading words, without the colon."
+    )
     reads_as: Literal["family", "past", "medicines", "allergies"] | None = Field(
         default=None,
         description=(
@@ -331,15 +337,27 @@ class Drinking(ContentModel):
         description="'per' words that give a total, not a typical day (a week, a month).",
     )
     days_regex: str = Field(description="How often: d, d2 and unit, or a 'when' word.")
-    drinking_regex: str = Field(description="Words that show a sentence is about drinking.")
-    words: dict[str, float] = Field(description="Frequency words to drinking days a week.")
+    drinking_regex: str = Field(
+        description="Words that show a sentence is about drinking."
+    )
+    words: dict[str, float] = Field(
+        description="Frequency words to drinking days a week."
+    )
     heavy_regex: str = Field(description="Heavy occasions with a 'when' word.")
-    heavy_words: dict[str, float] = Field(description="'when' words to heavy days a week.")
+    heavy_words: dict[str, float] = Field(
+        description="'when' words to heavy days a week."
+    )
     never_heavy_regex: str = Field(description="Statements of no heavy occasions.")
     frequency: list[DrinkBand] = Field(description="Drinking days a week to auditc_1.")
-    quantity: list[DrinkBand] = Field(description="Drinks on a drinking day to auditc_2.")
-    heavy_at: float = Field(description="Drinks on one occasion that count as heavy (auditc_3).")
-    heavy_frequency: list[DrinkBand] = Field(description="Heavy days a week to auditc_3.")
+    quantity: list[DrinkBand] = Field(
+        description="Drinks on a drinking day to auditc_2."
+    )
+    heavy_at: float = Field(
+        description="Drinks on one occasion that count as heavy (auditc_3)."
+    )
+    heavy_frequency: list[DrinkBand] = Field(
+        description="Heavy days a week to auditc_3."
+    )
 
 
 class ValueFile(FileHeader):

@@ -25,7 +25,7 @@ from bisect import bisect_right
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from datetime import date
-from functools import lru_cache
+from functools import cache
 from typing import Any
 
 from ketascreen.errors import InputError, Problem
@@ -220,7 +220,10 @@ def _read_mention(
     )
     categories = {m.category for m in modifiers if _counts(concept, m)}
     if concept.past_cue is not None:
-        before = sent.text[max(0, ent.start_char - sent.start_char - 60) : ent.start_char - sent.start_char]
+        before = sent.text[
+            max(0, ent.start_char - sent.start_char - 60) : ent.start_char
+            - sent.start_char
+        ]
         if _compiled(concept.past_cue + r"[^.;\n]{0,30}$").search(before):
             categories.add("HISTORICAL")
     section = _section(ent)
@@ -249,7 +252,9 @@ def _read_mention(
             answers[item] = value
     answers.update(timed)
     if not answers:
-        out.ignored.append(Ignored(mention, f"a {context} mention of this answers nothing"))
+        out.ignored.append(
+            Ignored(mention, f"a {context} mention of this answers nothing")
+        )
         return
     for item, value in answers.items():
         out.candidates.append(Candidate(item, value, mention))
@@ -273,7 +278,11 @@ def _context(
     """How a mention is meant, a note on why, and the answers its time gives."""
     if "FAMILY" in categories or reads_as == "family":
         if "NEGATED_EXISTENCE" in categories:
-            return "other", None, {}  # "no family history of ...": nothing about the person
+            return (
+                "other",
+                None,
+                {},
+            )  # "no family history of ...": nothing about the person
         return "family", None, {}
     if "OTHER_EXPERIENCER" in categories:
         return "other", None, {}
@@ -305,12 +314,18 @@ def _timed(
     if time.months is None:
         return past, f"'{time.text}': in the past, time not known", {}
     months = round(time.months, _ROUND)
-    note = f"'{time.text}' read as {months:g} months" + (" or more" if time.at_least else "")
+    note = f"'{time.text}' read as {months:g} months" + (
+        " or more" if time.at_least else ""
+    )
     answers: dict[str, Any] = {}
     for band in link.bands:
         if band.holds(months):
             answers.update(band.answers)
-    if link.past_after is not None and time.kind == "point" and months > link.past_after:
+    if (
+        link.past_after is not None
+        and time.kind == "point"
+        and months > link.past_after
+    ):
         return past, note + " (past)", answers
     if link.item is None:
         return current, note, answers
@@ -336,7 +351,9 @@ def _nearest_time(
     end = ent.end_char - sent.start_char
     return min(
         times,
-        key=lambda t: max(t.start - end, start - t.end, 0) + (0 if t.start >= start else 5),
+        key=lambda t: (
+            max(t.start - end, start - t.end, 0) + (0 if t.start >= start else 5)
+        ),
     )
 
 
@@ -350,7 +367,7 @@ def _qualifiers(concept: Concept, sentence: str, following: str) -> dict[str, An
     return answers
 
 
-@lru_cache(maxsize=None)
+@cache
 def _compiled(pattern: str) -> re.Pattern[str]:
     return re.compile(pattern, re.IGNORECASE)
 
@@ -408,7 +425,10 @@ def _read_values(
                     # the reading's own place, not its label's: a repeat is later
                     start = match.start(group)
                     mention = replace(
-                        mention, start=start, end=match.end(), text=text[start : match.end()]
+                        mention,
+                        start=start,
+                        end=match.end(),
+                        text=text[start : match.end()],
                     )
                     out.candidates.append(Candidate(item, int(raw), mention))
     for amount in content.values.amounts:
@@ -420,7 +440,9 @@ def _read_values(
             for item, value in amount.answers.items():
                 filled = _fill(value, groups, amount.codes)
                 if filled is not None:
-                    out.candidates.append(Candidate(item, filled, where(match, amount.id)))
+                    out.candidates.append(
+                        Candidate(item, filled, where(match, amount.id))
+                    )
     if not _compiled(content.values.drinking.drinking_regex).search(lowered):
         return
     for sent in sents:
@@ -432,7 +454,7 @@ def _read_values(
             out.candidates.append(Candidate(item, value, mention))
 
 
-@lru_cache(maxsize=None)
+@cache
 def _guarded(regex: str) -> Guarded:
     return guard(regex)
 
@@ -463,7 +485,9 @@ def _fill(value: Any, groups: dict[str, str], codes: dict[str, str]) -> Any:
     return codes.get(raw.lower(), raw.lower())
 
 
-def _drinking(content: NlpContent, text: str) -> Iterator[tuple[str, int, re.Match[str]]]:
+def _drinking(
+    content: NlpContent, text: str
+) -> Iterator[tuple[str, int, re.Match[str]]]:
     """AUDIT-C answers from what a sentence says about drinking.
 
     How often (auditc_1), how much on a drinking day (auditc_2) and how often six or
@@ -477,14 +501,17 @@ def _drinking(content: NlpContent, text: str) -> Iterator[tuple[str, int, re.Mat
     days: tuple[float, re.Match[str]] | None = None
     for match in _compiled(rules.regex).finditer(text):
         groups = match.groupdict()
-        n = _number(groups.get("n2") or groups.get("n4") or groups.get("n") or groups.get("n3"), words)
+        n = _number(
+            groups.get("n2") or groups.get("n4") or groups.get("n") or groups.get("n3"),
+            words,
+        )
         unit = (groups.get("unit") or groups.get("unit2") or "").lower()
-        per = re.sub(r"\s+", " ", (groups.get("per") or groups.get("per2") or "").lower())
+        per = re.sub(
+            r"\s+", " ", (groups.get("per") or groups.get("per2") or "").lower()
+        )
         if n is None or per in rules.per_total:
             continue  # a weekly total says neither how often nor how much at a time
-        per_unit = next(
-            (v for k, v in rules.units.items() if unit.startswith(k)), 1.0
-        )
+        per_unit = next((v for k, v in rules.units.items() if unit.startswith(k)), 1.0)
         quantity = quantity or (n * per_unit, match)
         if per in rules.days_per_week:
             days = days or (rules.days_per_week[per], match)
@@ -499,7 +526,9 @@ def _drinking(content: NlpContent, text: str) -> Iterator[tuple[str, int, re.Mat
     heavy = _compiled(rules.heavy_regex).search(text)
     if heavy is not None:
         when = re.sub(r"\s+", " ", heavy.group("when").lower())
-        per_week = rules.heavy_words.get(when, rules.heavy_words.get(when.removeprefix("on ")))
+        per_week = rules.heavy_words.get(
+            when, rules.heavy_words.get(when.removeprefix("on "))
+        )
         if per_week is not None:
             yield "auditc_3", _band(rules.heavy_frequency, per_week), heavy
             return
@@ -521,7 +550,9 @@ def _days(
     count = _number(groups.get("d2") or groups.get("d"), {**numbers, **when_words})
     if count is None:
         return None
-    return count if (groups.get("unit") or "").lower() in ("week", "wk") else count / 4.33
+    return (
+        count if (groups.get("unit") or "").lower() in ("week", "wk") else count / 4.33
+    )
 
 
 def _band(bands: list[Any], value: float) -> int:

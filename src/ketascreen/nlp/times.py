@@ -82,7 +82,9 @@ def find_times(
 
 
 _AGO = re.compile(r"(?:ago|prior|back|earlier|before)$", re.IGNORECASE)
-_SINCE = re.compile(r"\b(?:since|from)\s+(?:early\s+|late\s+|mid-?\s*)?$", re.IGNORECASE)
+_SINCE = re.compile(
+    r"\b(?:since|from)\s+(?:early\s+|late\s+|mid-?\s*)?$", re.IGNORECASE
+)
 
 
 def _with_kind(mention: TimeMention, sentence: str, duration: bool) -> TimeMention:
@@ -152,7 +154,7 @@ def _latest_day(groups: dict[str, str | None], today: date) -> date | None:
         month = (
             int(month_text)
             if month_text.isdigit()
-            else _MONTHS.get(month_text.lower()[:4].rstrip("."), None)
+            else _MONTHS.get(month_text.lower()[:4].rstrip("."))
             or _MONTHS.get(month_text.lower()[:3])
         )
         if month is None or not 1 <= month <= 12:
@@ -161,9 +163,11 @@ def _latest_day(groups: dict[str, str | None], today: date) -> date | None:
             # "in March": the most recent March that has begun; "last June" in June
             # is a year ago
             last = (groups.get("prefix") or "").lower() == "last"
-            year = today.year if month < today.month or (
-                month == today.month and not last
-            ) else today.year - 1
+            year = (
+                today.year
+                if month < today.month or (month == today.month and not last)
+                else today.year - 1
+            )
         if date(year, month, 1) > today:
             return None  # not yet
         return min(today, date(year, month, calendar.monthrange(year, month)[1]))
@@ -173,7 +177,9 @@ def _latest_day(groups: dict[str, str | None], today: date) -> date | None:
             year = today.year if end_month < today.month else today.year - 1
         if season == "winter":
             year += 1 if year_text else 0  # winter 2024 ends in February 2025
-        return min(today, date(year, end_month, calendar.monthrange(year, end_month)[1]))
+        return min(
+            today, date(year, end_month, calendar.monthrange(year, end_month)[1])
+        )
     if year is not None and date(year, 1, 1) <= today:
         return min(today, date(year, 12, 31))
     return None
