@@ -149,7 +149,11 @@ CASES = [
     ("She is a 45-year-old woman with [depression].", set()),
     ("No history of [seizures].", {"is_negated", "is_historical"}),
     # Hypothetical and possible.
-    ("She is worried she might be [pregnant].", {"is_hypothetical", "is_uncertain"}),
+    # A worry is a possibility to check, never ignored as hypothetical.
+    ("She is worried she might be [pregnant].", {"is_uncertain"}),
+    ("Mother is concerned that he is [suicidal].", {"is_uncertain"}),
+    ("Asked whether ketamine can cause [mania].", {"is_hypothetical"}),
+    ("[SI]: denies current.", {"is_negated"}),
     ("Call 911 if [suicidal thoughts] return.", {"is_hypothetical"}),
     ("Discussed risks of ketamine including [dissociation].", {"is_hypothetical"}),
     ("Rule out [bipolar disorder].", {"is_uncertain"}),
@@ -170,6 +174,7 @@ CASES = [
     ("Uses [ketamine] recreationally at parties.", {"is_nonmedical_use"}),
     ("Takes her mother's [oxycodone].", {"is_nonmedical_use"}),
     ("Uses someone else's [Xanax].", {"is_nonmedical_use"}),
+    ("Buys [Xanax] off a friend.", {"is_nonmedical_use"}),
     ("Takes [Adderall] as prescribed, denies misuse.", set()),
     ("History of sexual abuse; takes [sertraline].", set()),
 ]
