@@ -166,6 +166,18 @@ def split_sentences(doc: Doc) -> Doc:
         index = token_at.get(match.end())
         if index is not None and _breaks(text, match):
             doc[index].is_sent_start = True
+    for match in _HISTORY_START.finditer(text):
+        # "pt denies si hx bipolar": with no stop, a history heading starts a sentence
+        # unless the word before leads into it ("denies hx of", "a hx of")
+        index = token_at.get(match.end())
+        before = _LAST_WORD.search(text, max(0, match.start() - 40), match.start())
+        if (
+            index is not None
+            and before is not None
+            and before.group(1).lower() not in _GOES_ON
+            and before.group(1)[-1] not in ",-(/"
+        ):
+            doc[index].is_sent_start = True
     if len(doc) > 1 and doc[1].is_sent_start is None:
         doc[1].is_sent_start = False  # so spaCy sees the boundaries as set
     return doc
@@ -173,6 +185,7 @@ def split_sentences(doc: Doc) -> Doc:
 
 _AFTER_END = re.compile(r"[.!?]+[\"\u201d')\]]*\s+(?=\S)")
 _LINE_BREAK = re.compile(r"[ \t]*\n\s*(?=\S)")
+_HISTORY_START = re.compile(r"\s+(?=(?:hx|h/o|pmh|pmhx|pph|psh|fhx?|meds|allergies)\b)", re.IGNORECASE)
 _LAST_WORD = re.compile(r"(\S+)\s*$")
 _FIRST_WORD = re.compile(r"(\S+)")
 

@@ -192,6 +192,13 @@ class Concept(ContentModel):
         default_factory=list,
         description="ConText categories that do not apply ('his Adderall' is still the person's use).",
     )
+    not_with: str | None = Field(
+        default=None,
+        description=(
+            "A regex that, found in the sentence, makes a mention not a fact about now "
+            "('trying for a baby next year'); kept narrow, per concept."
+        ),
+    )
     past_cue: str | None = Field(
         default=None,
         description=(
@@ -214,7 +221,7 @@ class Concept(ContentModel):
             re.compile(pattern if isinstance(pattern, str) else pattern.pattern)
         return value
 
-    @field_validator("requires", "past_cue")
+    @field_validator("requires", "past_cue", "not_with")
     @classmethod
     def _requires_compiles(cls, value: str | None) -> str | None:
         if value is not None:

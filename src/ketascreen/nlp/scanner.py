@@ -219,6 +219,8 @@ def _read_mention(
         Modifier(str(m.category), _modifier_text(m, ent.doc)) for m in ent._.modifiers
     )
     categories = {m.category for m in modifiers if _counts(concept, m)}
+    if concept.not_with is not None and _compiled(concept.not_with).search(sent.text):
+        categories.add("HYPOTHETICAL")
     if concept.past_cue is not None:
         before = sent.text[
             max(0, ent.start_char - sent.start_char - 60) : ent.start_char
