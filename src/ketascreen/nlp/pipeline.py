@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import re
 import warnings
-from functools import cache, lru_cache
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from ketascreen.nlp.prefilter import guard
@@ -233,6 +233,20 @@ def build_pipeline() -> Language:
         config={"phrase_matcher_attr": "LOWER", "result_type": "group"},
     )
     matcher.add(_target_rules(content, TargetRule))
+    # Abbreviations match only as written ("SI", not "si" in other words): a second
+    # phrase matcher on the exact text (a token pattern per abbreviation was slower).
+    exact: Any = nlp.add_pipe(
+        "medspacy_target_matcher",
+        name="ketascreen_exact_matcher",
+        config={"phrase_matcher_attr": "ORTH", "result_type": "group"},
+    )
+    exact.add(
+        [
+            TargetRule(literal=term, category=concept.id)
+            for concept in content.concepts.values()
+            for term in concept.exact
+        ]
+    )
     if "ketascreen_regex_targets" not in Language.factories:
         Language.component("ketascreen_regex_targets", func=_RegexTargets(content))
     nlp.add_pipe("ketascreen_regex_targets")
@@ -253,9 +267,6 @@ def _target_rules(content: NlpContent, rule: Any) -> list[Any]:
     for concept in content.concepts.values():
         for term in _spellings(concept.terms):
             rules.append(rule(literal=term, category=concept.id))
-        for exact in concept.exact:
-            pattern = [{"TEXT": part} for part in _exact_tokens(exact)]
-            rules.append(rule(literal=exact, category=concept.id, pattern=pattern))
         for number, pattern in enumerate(concept.patterns):
             rules.append(
                 rule(
@@ -320,15 +331,3 @@ def _spellings(terms: list[str]) -> list[str]:
             out[term.replace("'", "")] = None
             out[term.replace("'", "\u2019")] = None
     return list(out)
-
-
-@cache
-def _tokenizer() -> Any:
-    _quiet_imports()
-    import spacy
-
-    return spacy.blank("en").tokenizer
-
-
-def _exact_tokens(text: str) -> list[str]:
-    return [token.text for token in _tokenizer()(text)]
