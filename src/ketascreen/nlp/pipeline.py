@@ -20,7 +20,7 @@ import warnings
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from ketascreen.nlp.prefilter import guard
+from ketascreen.nlp.prefilter import guard, plain
 from ketascreen.nlp.rules import NlpContent, load_nlp_content
 
 if TYPE_CHECKING:
@@ -306,7 +306,7 @@ class _RegexTargets:
         from spacy.util import filter_spans
 
         text = doc_text(doc)
-        lowered = text.lower() + " "  # a needle may end in a space ("k ")
+        lowered = plain(text)
         spans = []
         for guarded, label in self.patterns:
             if not guarded.may_match(lowered):

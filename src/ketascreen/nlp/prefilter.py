@@ -17,20 +17,55 @@ _META = set("\\()[]?*+{}.|^$")
 
 @dataclass(frozen=True)
 class Guarded:
-    """A compiled pattern with the literals one of which any match contains."""
+    """A compiled pattern and the needle sets that any match must hit.
+
+    Each set is a necessary condition: the pattern can match only if the text
+    contains at least one needle of every set. Needles are matched in the note's
+    *plain* form (:func:`plain`), so a leading space means "at the start of a word".
+    """
 
     pattern: re.Pattern[str]
-    needles: tuple[str, ...] | None
+    needle_sets: tuple[tuple[str, ...], ...]
 
-    def may_match(self, lowered: str) -> bool:
-        """False only when ``lowered`` (the text in lower case) cannot match."""
-        return self.needles is None or any(n in lowered for n in self.needles)
+    def may_match(self, plain_text: str) -> bool:
+        """False only when the text (as :func:`plain` gives it) cannot match."""
+        return all(
+            any(n in plain_text for n in needles) for needles in self.needle_sets
+        )
+
+
+_NOT_WORD = re.compile(r"[^a-z0-9]+")
+
+
+def plain(text: str) -> str:
+    """Lower case, every run of other characters one space, a space at each end."""
+    return f" {_NOT_WORD.sub(' ', text.lower()).strip()} "
 
 
 def guard(regex: str, given: Sequence[str] | None = None) -> Guarded:
-    """Compile ``regex`` case-insensitively with its needles: given, or found."""
-    found = tuple(given) if given else needles(regex)
-    return Guarded(re.compile(regex, re.IGNORECASE), found)
+    """Compile ``regex`` case-insensitively with its needle sets.
+
+    Args:
+        regex: the pattern.
+        given: words any match contains (from the data), in addition to the literal
+            starts found in the pattern itself.
+    """
+    sets: list[tuple[str, ...]] = []
+    found = needles(regex)
+    if found is not None:
+        start = " " if regex.startswith("\\b") else ""
+        sets.append(tuple(start + n for n in found))
+    if given:
+        sets.append(tuple(_plain_needle(n) for n in given))
+    return Guarded(re.compile(regex, re.IGNORECASE), tuple(sets))
+
+
+def _plain_needle(needle: str) -> str:
+    """A needle in plain form, keeping its meaningful leading or trailing space."""
+    lead = " " if needle[:1] in " " else ""
+    tail = " " if needle[-1:] in " " else ""
+    core = _NOT_WORD.sub(" ", needle.lower()).strip()
+    return f"{lead}{core}{tail}"
 
 
 def needles(regex: str) -> tuple[str, ...] | None:

@@ -30,7 +30,7 @@ from typing import Any
 
 from ketascreen.errors import InputError, Problem
 from ketascreen.nlp.pipeline import build_pipeline, doc_text
-from ketascreen.nlp.prefilter import Guarded, guard
+from ketascreen.nlp.prefilter import Guarded, guard, plain
 from ketascreen.nlp.rules import Concept, NlpContent, load_nlp_content
 from ketascreen.nlp.times import TimeMention, find_times
 from ketascreen.screening import get_content
@@ -407,7 +407,7 @@ def _read_values(
 ) -> None:
     """Measurements and amounts over the whole text; drinking sentence by sentence."""
     text = doc_text(doc)
-    lowered = text.lower()
+    lowered = plain(text)
     char_starts = [sent.start_char for sent in sents]
 
     def where(match: re.Match[str], source: str) -> Mention:
