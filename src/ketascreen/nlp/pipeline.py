@@ -8,7 +8,8 @@ A blank English spaCy model (no statistical model, nothing downloaded), then:
    joined "Pt denies SI. Hx bipolar" into one sentence, which let "denies" reach
    "bipolar".)
 2. ``medspacy_target_matcher``: the concepts of ``data/nlp/concepts``.
-3. ``medspacy_sectionizer``: the headings of ``data/nlp/sections.yaml``.
+3. ``ketascreen_sections``: the headings of ``data/nlp/sections.yaml`` (phrase matching
+   as medspaCy's Sectionizer does, without its per-token attributes).
 4. ``medspacy_context``: ConText with the rules of ``data/nlp/context.yaml``.
 """
 
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import re
+from bisect import bisect_right
 import warnings
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
@@ -216,7 +218,6 @@ def build_pipeline() -> Language:
     _quiet_imports()
     import spacy
     from medspacy.ner import TargetRule
-    from medspacy.section_detection import SectionRule
     from spacy.language import Language
 
     from ketascreen.nlp.context import add_context
@@ -250,14 +251,9 @@ def build_pipeline() -> Language:
     if "ketascreen_regex_targets" not in Language.factories:
         Language.component("ketascreen_regex_targets", func=_RegexTargets(content))
     nlp.add_pipe("ketascreen_regex_targets")
-    sectionizer: Any = nlp.add_pipe("medspacy_sectionizer", config={"rules": None})
-    sectionizer.add(
-        [
-            SectionRule(literal=f"{title}:", category=section.category)
-            for section in content.sections
-            for title in section.titles
-        ]
-    )
+    if "ketascreen_sections" not in Language.factories:
+        Language.component("ketascreen_sections", func=_Sections(nlp, content))
+    nlp.add_pipe("ketascreen_sections")
     add_context(nlp)
     return nlp
 
@@ -279,6 +275,42 @@ def _target_rules(content: NlpContent, rule: Any) -> list[Any]:
 
 
 _GROUP = "medspacy_spans"
+SECTIONS = "ketascreen_sections"
+
+
+class _Sections:
+    """Note headings ("PMH:", "Family Hx:") as spans in ``doc.spans["ketascreen_sections"]``.
+
+    medspaCy's Sectionizer does the same matching but then writes a section attribute
+    on every token, which cost a third of the scanner's time; the scanner only needs
+    the heading before each mention (:func:`section_at`).
+    """
+
+    def __init__(self, nlp: Language, content: NlpContent) -> None:
+        from spacy.matcher import PhraseMatcher
+
+        self.matcher = PhraseMatcher(nlp.vocab, attr="LOWER")
+        for section in content.sections:
+            self.matcher.add(
+                section.category,
+                [nlp.make_doc(f"{title}:") for title in section.titles],
+            )
+
+    def __call__(self, doc: Doc) -> Doc:
+        from spacy.tokens import Span
+        from spacy.util import filter_spans
+
+        found = [Span(doc, s, e, label=m) for m, s, e in self.matcher(doc)]
+        doc.spans[SECTIONS] = sorted(filter_spans(found), key=lambda span: span.start)
+        return doc
+
+
+def section_at(doc: Doc, token_index: int) -> str | None:
+    """The category of the heading a token falls under, if any."""
+    spans = doc.spans.get(SECTIONS, ())
+    starts = [span.start for span in spans]
+    index = bisect_right(starts, token_index) - 1
+    return str(spans[index].label_) if index >= 0 else None
 
 
 class _RegexTargets:

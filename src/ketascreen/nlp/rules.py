@@ -286,6 +286,9 @@ class Reading(ContentModel):
     items: dict[str, str] = Field(
         description="Named group to number item (e.g. sys: bp_systolic)."
     )
+    needles: list[str] = Field(
+        default_factory=list, description="Words any match contains (for speed)."
+    )
     choose: Literal["latest", "highest", "first"] = Field(
         default="latest", description="Which of several readings counts."
     )
@@ -310,6 +313,9 @@ class Amount(ContentModel):
     codes: dict[str, str] = Field(
         default_factory=dict,
         description="What a matched word means as an answer code (f: female).",
+    )
+    needles: list[str] = Field(
+        default_factory=list, description="Words any match contains (for speed)."
     )
 
     @field_validator("regex")

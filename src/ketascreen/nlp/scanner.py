@@ -29,7 +29,7 @@ from functools import cache
 from typing import Any
 
 from ketascreen.errors import InputError, Problem
-from ketascreen.nlp.pipeline import build_pipeline, doc_text
+from ketascreen.nlp.pipeline import build_pipeline, doc_text, section_at
 from ketascreen.nlp.prefilter import Guarded, guard, plain
 from ketascreen.nlp.rules import Concept, NlpContent, load_nlp_content
 from ketascreen.nlp.times import TimeMention, find_times
@@ -162,7 +162,7 @@ def scan(text: str, today: date, max_bytes: int = DEFAULT_MAX_BYTES) -> NoteScan
     check_note(text, max_bytes)
     content = load_nlp_content()
     with warnings.catch_warnings():
-        # W036: the sectionizer's token matcher is empty (its rules are phrases)
+        # W036: a medspaCy matcher with phrase rules only has an empty token matcher
         warnings.filterwarnings("ignore", message=r"\[W036\]")
         doc = build_pipeline()(_normalise(text))
     result = NoteScan()
@@ -228,7 +228,7 @@ def _read_mention(
         ]
         if _compiled(concept.past_cue + r"[^.;\n]{0,30}$").search(before):
             categories.add("HISTORICAL")
-    section = _section(ent)
+    section = section_at(ent.doc, ent.start)
     reads_as = _reads_as(content, section)
     context, detail, timed = _context(
         content, concept, ent, sent, categories, reads_as, today
@@ -387,12 +387,6 @@ def _modifier_text(modifier: Any, doc: Any) -> str:
     return str(doc[start:end].text)
 
 
-def _section(span: Any) -> str | None:
-    """The section category of a span or token (set by the sectionizer)."""
-    category = getattr(span._, "section_category", None)
-    return str(category) if category else None
-
-
 def _reads_as(content: NlpContent, section: str | None) -> str | None:
     if section is None:
         return None
@@ -412,11 +406,11 @@ def _read_values(
 
     def where(match: re.Match[str], source: str) -> Mention:
         sent = sents[max(0, bisect_right(char_starts, match.start()) - 1)]
-        section = _section(doc[sent.start])
+        section = section_at(doc, sent.start)
         return _value_mention(source, match, sent.text, 0, section)
 
     for reading in content.values.readings:
-        guarded = _guarded(reading.regex)
+        guarded = _guarded(reading.regex, tuple(reading.needles))
         if not guarded.may_match(lowered):
             continue
         for match in guarded.pattern.finditer(text):
@@ -434,7 +428,7 @@ def _read_values(
                     )
                     out.candidates.append(Candidate(item, int(raw), mention))
     for amount in content.values.amounts:
-        guarded = _guarded(amount.regex)
+        guarded = _guarded(amount.regex, tuple(amount.needles))
         if not guarded.may_match(lowered):
             continue
         for match in guarded.pattern.finditer(text):
@@ -451,14 +445,14 @@ def _read_values(
         sentence = sent.text
         for item, value, match in _drinking(content, sentence):
             mention = _value_mention(
-                "drinking", match, sentence, sent.start_char, _section(doc[sent.start])
+                "drinking", match, sentence, sent.start_char, section_at(doc, sent.start)
             )
             out.candidates.append(Candidate(item, value, mention))
 
 
 @cache
-def _guarded(regex: str) -> Guarded:
-    return guard(regex)
+def _guarded(regex: str, needles: tuple[str, ...] = ()) -> Guarded:
+    return guard(regex, needles)
 
 
 def _value_mention(
