@@ -22,15 +22,17 @@ from ketascreen.errors import ContentError
 from ketascreen.nlp.context import (
     SPAN_ATTRIBUTES,
     ContextFile,
-    KitResult,
     add_context,
-    collapse_spaces,
     context_file,
     context_rules,
     expand_pattern,
+    rule_specs,
+)
+from ketascreen.nlp.context_kit import (
+    KitResult,
+    collapse_spaces,
     format_result,
     main,
-    rule_specs,
     score_context_kit,
 )
 

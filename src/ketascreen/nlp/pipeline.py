@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import logging
 import re
-from bisect import bisect_right
 import warnings
+from bisect import bisect_right
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 

@@ -445,7 +445,11 @@ def _read_values(
         sentence = sent.text
         for item, value, match in _drinking(content, sentence):
             mention = _value_mention(
-                "drinking", match, sentence, sent.start_char, section_at(doc, sent.start)
+                "drinking",
+                match,
+                sentence,
+                sent.start_char,
+                section_at(doc, sent.start),
             )
             out.candidates.append(Candidate(item, value, mention))
 
