@@ -305,12 +305,18 @@ class _Sections:
         return doc
 
 
-def section_at(doc: Doc, token_index: int) -> str | None:
-    """The category of the heading a token falls under, if any."""
-    spans = doc.spans.get(SECTIONS, ())
-    starts = [span.start for span in spans]
-    index = bisect_right(starts, token_index) - 1
-    return str(spans[index].label_) if index >= 0 else None
+class SectionIndex:
+    """Which heading each token falls under, for one doc (built once)."""
+
+    def __init__(self, doc: Doc) -> None:
+        spans = doc.spans.get(SECTIONS, ())
+        self.starts = [span.start for span in spans]
+        self.labels = [str(span.label_) for span in spans]
+
+    def at(self, token_index: int) -> str | None:
+        """The category of the heading before this token, if any."""
+        index = bisect_right(self.starts, token_index) - 1
+        return self.labels[index] if index >= 0 else None
 
 
 class _RegexTargets:

@@ -29,7 +29,7 @@ from functools import cache
 from typing import Any
 
 from ketascreen.errors import InputError, Problem
-from ketascreen.nlp.pipeline import build_pipeline, doc_text, section_at
+from ketascreen.nlp.pipeline import SectionIndex, build_pipeline, doc_text
 from ketascreen.nlp.prefilter import Guarded, guard, plain
 from ketascreen.nlp.rules import Concept, NlpContent, load_nlp_content
 from ketascreen.nlp.times import TimeMention, find_times
@@ -171,13 +171,14 @@ def scan(text: str, today: date, max_bytes: int = DEFAULT_MAX_BYTES) -> NoteScan
         _Sentence(sent.start, sent.start_char, full[sent.start_char : sent.end_char])
         for sent in doc.sents
     ]
+    note = _Note(sents, SectionIndex(doc), {})
     token_starts = [sent.start for sent in sents]
     for ent in doc.ents:
         concept = content.concepts.get(ent.label_)
         if concept is not None:
             index = bisect_right(token_starts, ent.start) - 1
-            _read_mention(content, concept, ent, sents, index, today, result)
-    _read_values(content, doc, sents, result)
+            _read_mention(content, concept, ent, note, index, today, result)
+    _read_values(content, doc, note, result)
     return result
 
 
@@ -188,6 +189,15 @@ class _Sentence:
     start: int
     start_char: int
     text: str
+
+
+@dataclass(frozen=True)
+class _Note:
+    """What one scan keeps about its note: sentences, headings, times per sentence."""
+
+    sents: list[_Sentence]
+    sections: SectionIndex
+    times: dict[int, list[TimeMention]]
 
 
 def _normalise(text: str) -> str:
@@ -205,11 +215,12 @@ def _read_mention(
     content: NlpContent,
     concept: Concept,
     ent: Any,
-    sents: list[_Sentence],
+    note: _Note,
     index: int,
     today: date,
     out: NoteScan,
 ) -> None:
+    sents = note.sents
     sent = sents[index]
     if concept.requires is not None and not _compiled(concept.requires).search(
         sent.text
@@ -228,10 +239,10 @@ def _read_mention(
         ]
         if _compiled(concept.past_cue + r"[^.;\n]{0,30}$").search(before):
             categories.add("HISTORICAL")
-    section = section_at(ent.doc, ent.start)
+    section = note.sections.at(ent.start)
     reads_as = _reads_as(content, section)
     context, detail, timed = _context(
-        content, concept, ent, sent, categories, reads_as, today
+        content, concept, ent, sent, categories, reads_as, today, note
     )
     mention = Mention(
         source=concept.id,
@@ -276,6 +287,7 @@ def _context(
     categories: set[str],
     reads_as: str | None,
     today: date,
+    note: _Note,
 ) -> tuple[str, str | None, dict[str, Any]]:
     """How a mention is meant, a note on why, and the answers its time gives."""
     if "FAMILY" in categories or reads_as == "family":
@@ -299,7 +311,7 @@ def _context(
     nonmedical = "NONMEDICAL_USE" in categories
     current = "nonmedical" if nonmedical else "present"
     if concept.time is not None and current in concept.time.contexts:
-        time = _nearest_time(content, ent, sent, today, concept.time.habit)
+        time = _nearest_time(content, ent, sent, today, concept.time.habit, note)
         if time is not None:
             return _timed(concept, time, current)
     if "HISTORICAL" in categories or reads_as == "past":
@@ -340,13 +352,13 @@ def _timed(
 
 
 def _nearest_time(
-    content: NlpContent, ent: Any, sent: Any, today: date, habit: bool
+    content: NlpContent, ent: Any, sent: Any, today: date, habit: bool, note: _Note
 ) -> TimeMention | None:
-    times = [
-        t
-        for t in find_times(sent.text, today, content.values.number_words)
-        if habit or not t.habit
-    ]
+    found = note.times.get(sent.start_char)
+    if found is None:
+        found = find_times(sent.text, today, content.values.number_words)
+        note.times[sent.start_char] = found
+    times = [t for t in found if habit or not t.habit]
     if not times:
         return None
     start = ent.start_char - sent.start_char
@@ -396,17 +408,16 @@ def _reads_as(content: NlpContent, section: str | None) -> str | None:
 # ---- values ------------------------------------------------------------------------
 
 
-def _read_values(
-    content: NlpContent, doc: Any, sents: list[_Sentence], out: NoteScan
-) -> None:
+def _read_values(content: NlpContent, doc: Any, note: _Note, out: NoteScan) -> None:
     """Measurements and amounts over the whole text; drinking sentence by sentence."""
+    sents, sections = note.sents, note.sections
     text = doc_text(doc)
     lowered = plain(text)
     char_starts = [sent.start_char for sent in sents]
 
     def where(match: re.Match[str], source: str) -> Mention:
         sent = sents[max(0, bisect_right(char_starts, match.start()) - 1)]
-        section = section_at(doc, sent.start)
+        section = sections.at(sent.start)
         return _value_mention(source, match, sent.text, 0, section)
 
     for reading in content.values.readings:
@@ -449,7 +460,7 @@ def _read_values(
                 match,
                 sentence,
                 sent.start_char,
-                section_at(doc, sent.start),
+                sections.at(sent.start),
             )
             out.candidates.append(Candidate(item, value, mention))
 
