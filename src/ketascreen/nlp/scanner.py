@@ -29,7 +29,7 @@ from functools import cache
 from typing import Any
 
 from ketascreen.errors import InputError, Problem
-from ketascreen.nlp.pipeline import SectionIndex, build_pipeline, doc_text
+from ketascreen.nlp.pipeline import TEXT_KEY, SectionIndex, build_pipeline, doc_text
 from ketascreen.nlp.prefilter import Guarded, guard, plain
 from ketascreen.nlp.rules import Concept, NlpContent, load_nlp_content
 from ketascreen.nlp.times import TimeMention, find_times
@@ -164,7 +164,12 @@ def scan(text: str, today: date, max_bytes: int = DEFAULT_MAX_BYTES) -> NoteScan
     with warnings.catch_warnings():
         # W036: a medspaCy matcher with phrase rules only has an empty token matcher
         warnings.filterwarnings("ignore", message=r"\[W036\]")
-        doc = build_pipeline()(_normalise(text))
+        nlp = build_pipeline()
+        clean = _normalise(text)
+        doc = nlp.make_doc(clean)
+        doc.user_data[TEXT_KEY] = clean  # the components read it, not Doc.text
+        for _, component in nlp.pipeline:
+            doc = component(doc)
     result = NoteScan()
     full = doc_text(doc)
     sents = [
