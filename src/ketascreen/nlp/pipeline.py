@@ -188,7 +188,7 @@ def split_sentences(doc: Doc) -> Doc:
 _AFTER_END = re.compile(r"[.!?]+[\"\u201d')\]]*\s+(?=\S)")
 _LINE_BREAK = re.compile(r"[ \t]*\n\s*(?=\S)")
 _HISTORY_START = re.compile(
-    r"\s+(?=(?:hx|h/o|pmh|pmhx|pph|psh|fhx?|meds|allergies)\b)", re.IGNORECASE
+    r"\s+(?=(?:hx|h/o|pmh|pmhx|pph|psh|fhx?|meds|allergies)\b(?!\s*:))", re.IGNORECASE
 )
 _LAST_WORD = re.compile(r"(\S+)\s*$")
 _FIRST_WORD = re.compile(r"(\S+)")

@@ -122,9 +122,12 @@ class Qualifier(ContentModel):
     )
     answers: Answers
     why: str | None = None
-    reach: Literal["sentence", "next"] = Field(
+    reach: Literal["sentence", "next", "clause"] = Field(
         default="sentence",
-        description="Search the mention's sentence, or it and the next one.",
+        description=(
+            "Search the mention's sentence, it and the next one, or only from the "
+            "mention to the next comma ('sertraline daily, clonazepam PRN')."
+        ),
     )
 
     @field_validator("regex")
@@ -262,11 +265,11 @@ class Section(ContentModel):
     titles: list[str] = Field(
         min_length=1, description="Heading words, without the colon."
     )
-    reads_as: Literal["family", "past", "medicines", "allergies"] | None = Field(
+    reads_as: Literal["family", "past", "allergies"] | None = Field(
         default=None,
         description=(
-            "family: mentions are a relative's; past: history, not now; medicines: "
-            "drugs listed are taken as prescribed; allergies: substances listed are allergies."
+            "family: mentions are a relative's; past: history, not now; allergies: "
+            "substances listed are allergies."
         ),
     )
 

@@ -232,7 +232,9 @@ def _read_mention(
     ):
         return  # "relapsing-remitting MS" is not a relapse into drinking
     modifiers = tuple(
-        Modifier(str(m.category), _modifier_text(m, ent.doc)) for m in ent._.modifiers
+        Modifier(str(m.category), _modifier_text(m, ent.doc))
+        for m in ent._.modifiers
+        if not _is_heading(m, ent.doc)
     )
     categories = {m.category for m in modifiers if _counts(concept, m)}
     if concept.not_with is not None and _compiled(concept.not_with).search(sent.text):
@@ -266,7 +268,8 @@ def _read_mention(
     answers = dict(concept.answers_for(context))
     if context in ("present", "past", "nonmedical", "nonmedical_past", "allergy"):
         following = sents[index + 1].text if index + 1 < len(sents) else ""
-        for item, value in _qualifiers(concept, sent.text, following).items():
+        at = ent.start_char - sent.start_char
+        for item, value in _qualifiers(concept, sent.text, following, at).items():
             answers[item] = value
     answers.update(timed)
     if not answers:
@@ -376,10 +379,20 @@ def _nearest_time(
     )
 
 
-def _qualifiers(concept: Concept, sentence: str, following: str) -> dict[str, Any]:
+_CLAUSE = re.compile(r"[,;]")
+
+
+def _qualifiers(
+    concept: Concept, sentence: str, following: str, mention_at: int
+) -> dict[str, Any]:
     answers: dict[str, Any] = {}
     for qualifier in concept.qualifiers:
-        text = sentence + " " + following if qualifier.reach == "next" else sentence
+        if qualifier.reach == "next":
+            text = sentence + " " + following
+        elif qualifier.reach == "clause":
+            text = _CLAUSE.split(sentence[mention_at:], maxsplit=1)[0]
+        else:
+            text = sentence
         if _compiled(qualifier.regex).search(text):
             for item, value in qualifier.answers.items():
                 answers.setdefault(item, value)
@@ -397,6 +410,24 @@ def _counts(concept: Concept, modifier: Modifier) -> bool:
     if modifier.category != "HISTORICAL" or not concept.past_only_with:
         return True
     return modifier.text.lower() in concept.past_only_with
+
+
+_HEADING_WORDS = frozenset({"hx", "history", "pmh", "pmhx", "pph", "psh", "fh", "fhx"})
+
+
+def _is_heading(modifier: Any, doc: Any) -> bool:
+    """A history word that is a note heading ("Psych Hx:") is the section's business.
+
+    The heading colours its section (sections.yaml); read as a ConText trigger it would
+    make everything after it past, "sees therapist weekly" included.
+    """
+    _, end = modifier.modifier_span
+    return bool(
+        modifier.category == "HISTORICAL"
+        and end < len(doc)
+        and doc[end].text == ":"
+        and doc[end - 1].lower_ in _HEADING_WORDS
+    )
 
 
 def _modifier_text(modifier: Any, doc: Any) -> str:
