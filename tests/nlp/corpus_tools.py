@@ -23,7 +23,8 @@ from ketascreen.screening import screen
 CORPUS_DIR = Path(__file__).parent / "corpus"
 DEV = CORPUS_DIR / "dev.yaml"
 HELDOUT = CORPUS_DIR / "heldout.yaml"
-FILES = (DEV, HELDOUT)
+PROBE = CORPUS_DIR / "probe.yaml"
+FILES = (DEV, HELDOUT, PROBE)
 
 VOICES = frozenset({"patient", "coordinator", "clinician"})
 

@@ -21,6 +21,7 @@ from tests.nlp.corpus_tools import (
     DOMAINS,
     FILES,
     HELDOUT,
+    PROBE,
     TAGS,
     VOICES,
     expected,
@@ -32,8 +33,14 @@ CORPORA: dict[Path, dict[str, Any]] = {path: load(path) for path in FILES}
 CASES: list[tuple[Path, dict[str, Any]]] = [
     (path, case) for path, corpus in CORPORA.items() for case in corpus["cases"]
 ]
-ID_PATTERN = {DEV: re.compile(r"^dev-\d{3}$"), HELDOUT: re.compile(r"^heldout-\d{3}$")}
-MINIMUM = {DEV: 150, HELDOUT: 60}
+ID_PATTERN = {
+    DEV: re.compile(r"^dev-\d{3}$"),
+    HELDOUT: re.compile(r"^heldout-\d{3}$"),
+    PROBE: re.compile(r"^probe-\d{3}$"),
+}
+MINIMUM = {DEV: 150, HELDOUT: 60, PROBE: 80}
+# How many cases must flag each domain: the probe set is smaller and spread wider.
+FLAGGED_PER_DOMAIN = {DEV: 3, HELDOUT: 3, PROBE: 2}
 KEYS = {"id", "voice", "tags", "text", "answers", "expect"}
 
 
@@ -87,7 +94,8 @@ def test_mix(path: Path) -> None:
     for voice in VOICES:
         assert voices[voice] >= len(cases) * 0.3, voices
     flagged = Counter(d for case in cases for d in case["expect"]["domains"])
-    assert {d for d in DOMAINS if flagged[d] < 3} == set(), flagged
+    minimum = FLAGGED_PER_DOMAIN[path]
+    assert {d for d in DOMAINS if flagged[d] < minimum} == set(), flagged
     dispositions = Counter(case["expect"]["disposition"] for case in cases)
     assert set(dispositions) == {
         "urgent_safety",
@@ -117,3 +125,29 @@ def test_heldout_texts_are_not_copies_of_dev_texts() -> None:
             if matcher.real_quick_ratio() < 0.75 or matcher.quick_ratio() < 0.75:
                 continue
             assert matcher.ratio() < 0.75, (case["id"], other)
+
+
+def test_probe_has_enough_suicide_risk_clear_and_multi_domain_cases() -> None:
+    cases = CORPORA[PROBE]["cases"]
+    suicide = [c for c in cases if "suicide_risk" in c["expect"]["domains"]]
+    urgent = [c for c in suicide if c["expect"]["disposition"] == "urgent_safety"]
+    clear = [c for c in cases if c["expect"]["disposition"] == "no_concerns_found"]
+    multi = [c for c in cases if len(c["expect"]["domains"]) >= 2]
+    assert len(suicide) >= 12
+    assert len(urgent) >= 4
+    assert len(suicide) > len(urgent)
+    assert len(clear) >= 12
+    assert len(multi) >= 5
+
+
+@pytest.mark.parametrize("other", [DEV, HELDOUT], ids=lambda p: p.name)
+def test_probe_texts_are_not_copies_of_other_texts(other: Path) -> None:
+    # Only ids in the message: the held-out texts stay unread by whoever tunes.
+    others = [(case["id"], case["text"].lower()) for case in CORPORA[other]["cases"]]
+    for case in CORPORA[PROBE]["cases"]:
+        text = case["text"].lower()
+        for other_id, other_text in others:
+            matcher = difflib.SequenceMatcher(None, text, other_text, autojunk=False)
+            if matcher.real_quick_ratio() < 0.75 or matcher.quick_ratio() < 0.75:
+                continue
+            assert matcher.ratio() < 0.75, (case["id"], other_id)
