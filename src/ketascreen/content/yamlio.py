@@ -46,7 +46,7 @@ def parse_yaml(text: str, source: str) -> Any:
         ContentError: the text is not valid YAML.
     """
     try:
-        return yaml.load(text, Loader=_ContentLoader)  # noqa: S506 - SafeLoader subclass
+        return yaml.load(text, Loader=_ContentLoader)  # noqa: S506 - SafeLoader subclass  # nosec B506
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = (

@@ -175,7 +175,7 @@ def find_witness(
             if evaluator(assignment) is True:
                 return assignment
         return None
-    rng = random.Random(0)  # noqa: S311 - deterministic search, not security
+    rng = random.Random(0)  # noqa: S311 - deterministic search  # nosec B311
     for _ in range(tries):
         assignment = {}
         for f, c in zip(facts, choices, strict=True):

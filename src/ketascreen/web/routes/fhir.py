@@ -25,7 +25,7 @@ from ketascreen.web.state import AppState
 router = APIRouter(prefix="/fhir", tags=["fhir"])
 FHIR_JSON = "application/fhir+json"
 QUESTIONNAIRE_ID = "ketascreen-intake"
-TOKEN_HEADER = "X-Ketascreen-Access-Token"  # noqa: S105 - a header name
+TOKEN_HEADER = "X-Ketascreen-Access-Token"  # noqa: S105 - a header name  # nosec B105
 
 
 def fhir_response(
