@@ -116,6 +116,14 @@ def test_abbreviations_are_matched_only_as_written() -> None:
         ("allergic to ketamine", "ketamine_allergy", "yes"),
         ("husband is making her do this", "feels_pressured", "yes"),
         ("expects one infusion to cure her depression", "hopes", "fix_everything"),
+        # a relative named first, then the writer speaking of themselves
+        (
+            "my girlfriend moved out and now i just want to die",
+            "suicidal_thoughts_reported",
+            "yes",
+        ),
+        ("SA by ligature 10/52 ago", "attempt_months_ago", 2.3),
+        ("took a paracetamol overdose in March", "asq_4", "yes"),
     ],
 )
 def test_context_decides_the_answer(text: str, item: str, value: Any) -> None:
@@ -127,6 +135,11 @@ def test_context_decides_the_answer(text: str, item: str, value: Any) -> None:
     [
         # someone else's, a worry, or a question is not the person's
         ("Her brother hears voices.", "hallucinations_now"),
+        ("My sister has been suicidal for weeks.", "suicidal_thoughts_reported"),
+        (
+            "The leaflet says it can cause suicidal thoughts.",
+            "suicidal_thoughts_reported",
+        ),
         ("Sister is pregnant.", "pregnant"),
         ("Asked whether ketamine can cause mania.", "mania_now"),
         ("Will call 988 if suicidal thoughts return.", "suicidal_thoughts_reported"),

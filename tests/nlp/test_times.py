@@ -27,6 +27,10 @@ def times(text: str) -> list[tuple[str, float | None, str]]:
         ("stable on lithium x 3 yrs", [("x 3 yrs", 36.0, "length")]),
         ("attempt 2 months ago", [("2 months ago", 2.0, "point")]),
         ("quit 6 wks ago", [("6 wks ago", 1.4, "point")]),
+        ("SA approx 10/52 ago", [("10/52 ago", 2.3, "point")]),
+        ("MI 3/12 ago", [("3/12 ago", 3.0, "point")]),
+        ("low mood x 2/52", [("x 2/52", 0.5, "length")]),
+        ("that was 12ish years ago", [("12ish years ago", 144.0, "point")]),
         # a partial date is read as late as it can be: the end of March 2026
         ("last used in March", [("in March", 2.5, "point")]),
         # "last June" in June is a year ago; "in June" is this month

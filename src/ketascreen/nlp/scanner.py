@@ -231,12 +231,15 @@ def _read_mention(
         sent.text
     ):
         return  # "relapsing-remitting MS" is not a relapse into drinking
+    found = [m for m in ent._.modifiers if not _is_heading(m, ent.doc)]
     modifiers = tuple(
-        Modifier(str(m.category), _modifier_text(m, ent.doc))
-        for m in ent._.modifiers
-        if not _is_heading(m, ent.doc)
+        Modifier(str(m.category), _modifier_text(m, ent.doc)) for m in found
     )
-    categories = {m.category for m in modifiers if _counts(concept, m)}
+    categories = {
+        modifier.category
+        for raw, modifier in zip(found, modifiers, strict=True)
+        if _counts(concept, modifier) and not _own_words(raw, ent)
+    }
     if concept.not_with is not None and _compiled(concept.not_with).search(sent.text):
         categories.add("HYPOTHETICAL")
     if concept.past_cue is not None:
@@ -410,6 +413,24 @@ def _counts(concept: Concept, modifier: Modifier) -> bool:
     if modifier.category != "HISTORICAL" or not concept.past_only_with:
         return True
     return modifier.text.lower() in concept.past_only_with
+
+
+_PEOPLE = frozenset({"FAMILY", "OTHER_EXPERIENCER"})
+_FIRST_PERSON = re.compile(r"\b(?:i|i['’]?m|i['’]?ve|i['’]?d|i['’]?ll|ive|im)\b", re.I)
+
+
+def _own_words(modifier: Any, ent: Any) -> bool:
+    """A relative named earlier, then "I ..." before the mention: the writer's own.
+
+    "my girlfriend moved out and now i just can't see the point" is about the writer,
+    not the girlfriend; "my sister told me she wants to die" stays the sister's.
+    """
+    if str(modifier.category) not in _PEOPLE:
+        return False
+    trigger_end = modifier.modifier_span[1]
+    if trigger_end > ent.start:
+        return False
+    return bool(_FIRST_PERSON.search(ent.doc[trigger_end : ent.end].text))
 
 
 _HEADING_WORDS = frozenset({"hx", "history", "pmh", "pmhx", "pph", "psh", "fh", "fhx"})

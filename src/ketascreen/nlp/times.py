@@ -108,7 +108,8 @@ def _read(
         n = _to_number(groups["n"], words)
         if n is None:
             return None
-        return TimeMention(start, end, text, n * _unit(groups["unit"]))
+        shorthand = "w" if groups.get("weeks") else "m" if groups.get("months") else ""
+        return TimeMention(start, end, text, n * _unit(shorthand or groups["unit"]))
     if kind == "vague":
         unit = _unit(groups["unit"])
         least = {"d": 2, "w": 2, "m": 2, "y": 2}[groups["unit"][0].lower()]
@@ -266,10 +267,19 @@ def _patterns(number: str) -> list[tuple[str, re.Pattern[str]]]:
                 flags,
             ),
         ),
+        # clinical shorthand: 10/52 (weeks), 3/12 ago (months)
         (
             "duration",
             re.compile(
-                rf"(?:\bx\s*|×\s*)?\b{number}\s*(?:-|\s)?\s*(?:\+\s*)?{_UNIT}\b(?:\s*(?:ago|prior|back|earlier|before))?",
+                r"(?:\bx\s*|×\s*)?(?<![\d/])(?P<n>\d{1,2})/(?:(?P<weeks>52)\b|(?P<months>12)(?=\s+ago\b))"
+                r"(?:\s*(?:ago|prior|back|earlier|before))?",
+                flags,
+            ),
+        ),
+        (
+            "duration",
+            re.compile(
+                rf"(?:\bx\s*|×\s*)?\b{number}(?:ish)?\s*(?:-|\s)?\s*(?:\+\s*)?{_UNIT}\b(?:\s*(?:ago|prior|back|earlier|before))?",
                 flags,
             ),
         ),
