@@ -124,6 +124,8 @@ def test_abbreviations_are_matched_only_as_written() -> None:
         ),
         ("SA by ligature 10/52 ago", "attempt_months_ago", 2.3),
         ("took a paracetamol overdose in March", "asq_4", "yes"),
+        ("O&G: G2P1, currently 22/40.", "pregnant", "yes"),
+        ("DHx: temazepam 20 mg nocte", "benzo_frequency", "daily"),
     ],
 )
 def test_context_decides_the_answer(text: str, item: str, value: Any) -> None:
@@ -141,6 +143,9 @@ def test_context_decides_the_answer(text: str, item: str, value: Any) -> None:
             "suicidal_thoughts_reported",
         ),
         ("Sister is pregnant.", "pregnant"),
+        ("my wife is 19 weeks pregnant with our first", "pregnant"),
+        # a habit that ended with its period is not use now
+        ("Used ketamine most weekends from 2015 to 2020.", "drug_last_use_months"),
         ("Asked whether ketamine can cause mania.", "mania_now"),
         ("Will call 988 if suicidal thoughts return.", "suicidal_thoughts_reported"),
         ("No family history of bipolar disorder.", "family_bipolar"),
@@ -205,6 +210,9 @@ def test_drinking_reads_frequency_amount_and_heavy_occasions() -> None:
     assert (got["auditc_1"], got["auditc_2"], got["auditc_3"]) == (4, 1, 2)
     # an amount per week says neither how often nor how much at a time
     assert one("about 10 drinks a week") == {}
+    # named drinking days, and "never >4" as never heavy
+    got = one("EtOH 3-4 cans lager Fri + Sat, never >4 in one sitting.")
+    assert (got["auditc_1"], got["auditc_2"], got["auditc_3"]) == (3, 1, 0)
 
 
 @pytest.mark.parametrize(

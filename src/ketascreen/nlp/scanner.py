@@ -374,12 +374,28 @@ def _nearest_time(
         return None
     start = ent.start_char - sent.start_char
     end = ent.end_char - sent.start_char
-    return min(
+    nearest = min(
         times,
         key=lambda t: (
             max(t.start - end, start - t.end, 0) + (0 if t.start >= start else 5)
         ),
     )
+    if nearest.habit:
+        # "most weekends from 2015 to 2020": the habit ended when the period did
+        ended = [t for t in times if _ends_period(t, sent.text)]
+        if ended:
+            return ended[-1]
+    return nearest
+
+
+_PERIOD_END = re.compile(r"(?:\bto|\buntil|\btill|\bthrough|\bthru|[-–])\s*$", re.I)
+
+
+def _ends_period(time: TimeMention, sentence: str) -> bool:
+    """A past date that closes a period: "to 2020", "until March", "2015-2019"."""
+    if time.habit or time.kind != "point" or not time.months:
+        return False
+    return bool(_PERIOD_END.search(sentence[max(0, time.start - 10) : time.start]))
 
 
 _CLAUSE = re.compile(r"[,;]")
@@ -500,6 +516,8 @@ def _read_values(content: NlpContent, doc: Any, note: _Note, out: NoteScan) -> N
         if not guarded.may_match(lowered):
             continue
         for match in guarded.pattern.finditer(text):
+            if _set_aside(out, match.start(), match.end()):
+                continue  # "my wife is 19 weeks pregnant": hers, not the person's
             groups = {k: v for k, v in match.groupdict().items() if v is not None}
             for item, value in amount.answers.items():
                 filled = _fill(value, groups, amount.codes)
@@ -520,6 +538,18 @@ def _read_values(content: NlpContent, doc: Any, note: _Note, out: NoteScan) -> N
                 sections.at(sent.start),
             )
             out.candidates.append(Candidate(item, value, mention))
+
+
+def _set_aside(out: NoteScan, start: int, end: int) -> bool:
+    """Whether a concept mention over these characters was about someone else, or not so."""
+    return any(
+        ignored.mention.start < end and start < ignored.mention.end
+        for ignored in out.ignored
+        if ignored.mention.context in _NOT_THE_PERSONS
+    )
+
+
+_NOT_THE_PERSONS = frozenset({"family", "other", "hypothetical", "negated"})
 
 
 @cache
@@ -608,10 +638,17 @@ def _drinking(
         yield "auditc_3", 0, never
 
 
+_WEEKDAY = re.compile(r"\b(?:mon|tue|wed|thu|fri|sat|sun)")
+
+
 def _days(
     match: re.Match[str], when_words: dict[str, float], numbers: dict[str, float]
 ) -> float | None:
     groups = match.groupdict()
+    if groups.get("weekdays"):  # "Fri + Sat", "on Friday and Saturday evenings"
+        return float(
+            len({day[:3] for day in _WEEKDAY.findall(groups["weekdays"].lower())})
+        )
     if groups.get("when"):
         when = re.sub(r"\s+", " ", groups["when"].lower())
         return when_words.get(when, when_words.get(when.removeprefix("on ")))
