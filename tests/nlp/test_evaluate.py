@@ -5,7 +5,7 @@ domain recall >= 95 % and precision >= 90 %, no missed suicide-risk note. The he
 corpus was written apart from the scanner and is not used to tune it; its figures are
 printed, with floors that only catch a regression, and it must miss no suicide risk.
 The probe corpus was written later, without reading the scanner, as a second tuning
-set; its figures are printed with floors, and its suicide-risk recall is kept high.
+set; its figures are printed with floors, and it must miss no suicide risk.
 """
 
 from __future__ import annotations
@@ -52,6 +52,6 @@ def test_probe_corpus_keeps_its_floors(capsys: pytest.CaptureFixture[str]) -> No
     with capsys.disabled():
         print("\n" + format_score("note scanner, probe corpus", probe))  # noqa: T201
     suicide = next(d for d in probe.domains if d.domain == "suicide_risk")
+    assert probe.missed_suicide_risk == ()
     assert suicide.precision >= 0.90
-    assert suicide.recall >= 0.85
-    assert probe.disposition_accuracy >= 0.70
+    assert probe.disposition_accuracy >= 0.75

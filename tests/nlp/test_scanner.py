@@ -126,6 +126,10 @@ def test_abbreviations_are_matched_only_as_written() -> None:
         ("took a paracetamol overdose in March", "asq_4", "yes"),
         ("O&G: G2P1, currently 22/40.", "pregnant", "yes"),
         ("DHx: temazepam 20 mg nocte", "benzo_frequency", "daily"),
+        # numbered screener answers, read only when the note names the screener
+        ("ASQ by phone: yes to Q1 and Q3.", "asq_3", "yes"),
+        ("ASQ: pt declined Q1-Q3. Q4: no.", "asq_2", "declined"),
+        ("ASQ: pt declined Q1-Q3. Q4: no.", "asq_4", "no"),
     ],
 )
 def test_context_decides_the_answer(text: str, item: str, value: Any) -> None:
@@ -144,6 +148,7 @@ def test_context_decides_the_answer(text: str, item: str, value: Any) -> None:
         ),
         ("Sister is pregnant.", "pregnant"),
         ("my wife is 19 weeks pregnant with our first", "pregnant"),
+        ("PHQ-9 done: yes to Q1 and Q3.", "asq_1"),
         # a habit that ended with its period is not use now
         ("Used ketamine most weekends from 2015 to 2020.", "drug_last_use_months"),
         ("Asked whether ketamine can cause mania.", "mania_now"),

@@ -376,12 +376,35 @@ class Drinking(ContentModel):
     )
 
 
+class Screener(ContentModel):
+    """Numbered answers to a named screener written into a note ("ASQ: yes to Q1, Q3").
+
+    Read only when the note names the screener (``cue``); each pattern has the named
+    groups ``numbers`` (e.g. "Q1 and Q3", "Q1-Q3") and ``answer`` (a word in
+    ``answers``).
+    """
+
+    id: str
+    cue: str = Field(description="Regex that names the screener in the note.")
+    items: dict[int, str] = Field(description="Question number to questionnaire item.")
+    answers: dict[str, str] = Field(description="Answer word to answer code.")
+    patterns: list[str]
+
+    @field_validator("cue", "patterns")
+    @classmethod
+    def _compiles(cls, value: str | list[str]) -> str | list[str]:
+        for pattern in [value] if isinstance(value, str) else value:
+            re.compile(pattern)
+        return value
+
+
 class ValueFile(FileHeader):
-    """Measurements, amounts, drinking and the words for numbers."""
+    """Measurements, amounts, screeners, drinking and the words for numbers."""
 
     source: str
     readings: list[Reading]
     amounts: list[Amount]
+    screeners: list[Screener] = Field(default_factory=list)
     drinking: Drinking
     number_words: dict[str, float]
 
@@ -457,6 +480,10 @@ def check_against_form(content: NlpContent, form: Form) -> list[Problem]:
         for item in reading.items.values():
             if item not in form.items:
                 problems.append(Problem(reading.id, f"unknown item {item!r}"))
+    for screener in content.values.screeners:
+        for item in screener.items.values():
+            for code in screener.answers.values():
+                problems.extend(_check(form, screener.id, item, code))
     return problems
 
 

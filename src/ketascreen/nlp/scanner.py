@@ -31,7 +31,7 @@ from typing import Any
 from ketascreen.errors import InputError, Problem
 from ketascreen.nlp.pipeline import TEXT_KEY, SectionIndex, build_pipeline, doc_text
 from ketascreen.nlp.prefilter import Guarded, guard, plain
-from ketascreen.nlp.rules import Concept, NlpContent, load_nlp_content
+from ketascreen.nlp.rules import Concept, NlpContent, Screener, load_nlp_content
 from ketascreen.nlp.times import TimeMention, find_times
 from ketascreen.screening import get_content
 
@@ -525,6 +525,9 @@ def _read_values(content: NlpContent, doc: Any, note: _Note, out: NoteScan) -> N
                     out.candidates.append(
                         Candidate(item, filled, where(match, amount.id))
                     )
+    for screener in content.values.screeners:
+        for item, code, match in _screener_answers(screener, text):
+            out.candidates.append(Candidate(item, code, where(match, screener.id)))
     if not _compiled(content.values.drinking.drinking_regex).search(lowered):
         return
     for sent in sents:
@@ -538,6 +541,36 @@ def _read_values(content: NlpContent, doc: Any, note: _Note, out: NoteScan) -> N
                 sections.at(sent.start),
             )
             out.candidates.append(Candidate(item, value, mention))
+
+
+_RANGE = re.compile(r"([1-9])\s*(?:-|–|to)\s*q?\s*([1-9])", re.I)
+
+
+def _screener_answers(
+    screener: Screener, text: str
+) -> Iterator[tuple[str, str, re.Match[str]]]:
+    """(item, answer code, match) for each numbered answer to a screener the note names."""
+    if not _compiled(screener.cue).search(text):
+        return
+    for pattern in screener.patterns:
+        for match in _compiled(pattern).finditer(text):
+            code = screener.answers.get(match.group("answer").lower())
+            if code is None:
+                continue
+            for number in _question_numbers(match.group("numbers")):
+                item = screener.items.get(number)
+                if item is not None:
+                    yield item, code, match
+
+
+def _question_numbers(text: str) -> list[int]:
+    """ "Q1 and Q3" -> [1, 3]; "Q1-Q3" -> [1, 2, 3]."""
+    numbers: list[int] = []
+    for first, last in _RANGE.findall(text):
+        numbers.extend(range(int(first), int(last) + 1))
+    rest = _RANGE.sub(" ", text)
+    numbers.extend(int(n) for n in re.findall(r"[1-9]", rest))
+    return sorted(set(numbers))
 
 
 def _set_aside(out: NoteScan, start: int, end: int) -> bool:
