@@ -13,22 +13,25 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import json
 import os
 import shutil
-import socket
 import sqlite3
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
 import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # run as a file: the checkout's shared helpers
+    sys.path.insert(0, str(ROOT))
+
+from tests.servers import server_env, start_server  # noqa: E402
 
 ANSWERS = {
     "age": 41,
@@ -45,46 +48,6 @@ ANSWERS = {
     **{f"phq9_{n}": 2 for n in range(1, 9)},
     **{f"gad7_{n}": 1 for n in range(1, 8)},
 }
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def start_server(data: Path, workers: int) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    env = {
-        **os.environ,
-        "KETASCREEN_DATA_DIR": str(data),
-        "KETASCREEN_DATA_KEY": base64.b64encode(os.urandom(32)).decode(),
-    }
-    proc = subprocess.Popen(  # noqa: S603 - our own CLI, loopback only
-        [
-            sys.executable,
-            "-m",
-            "ketascreen",
-            "serve",
-            "--port",
-            str(port),
-            "--workers",
-            str(workers),
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(150):
-        try:
-            urllib.request.urlopen(url + "/", timeout=1)  # noqa: S310 - loopback
-            return proc, url
-        except OSError:
-            time.sleep(0.2)
-    proc.kill()
-    raise RuntimeError("server did not start")
 
 
 async def load(
@@ -184,7 +147,8 @@ def main() -> None:
     body = {"answers": ANSWERS}
     use_wrk = shutil.which("wrk") is not None
     with tempfile.TemporaryDirectory() as tmp:
-        proc, url = start_server(Path(tmp), args.server_workers)
+        server = start_server(server_env(Path(tmp)), workers=args.server_workers)
+        url = server.url
         try:
             # Warm up: every server process has started and loaded its content.
             time.sleep(3)
@@ -202,8 +166,7 @@ def main() -> None:
                 )
                 store = summarise(run, seconds)
         finally:
-            proc.terminate()
-            proc.wait(timeout=10)
+            server.stop()
         rows = (
             sqlite3.connect(Path(tmp) / "ketascreen.db")
             .execute("SELECT count(*) FROM screenings")

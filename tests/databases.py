@@ -3,7 +3,8 @@
 The PostgreSQL server is started once per test session with the machine's ``initdb``
 and ``pg_ctl`` (run as the ``postgres`` user when the tests run as root, since
 PostgreSQL refuses to run as root), listens on loopback only, and is stopped at the end.
-Each test gets a fresh database on it.
+Each test gets a fresh database on it. Outage tests start a server of their own with
+:func:`postgres_instance` and stop and start it.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ import subprocess
 import tempfile
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 from pathlib import Path
 
 
@@ -39,19 +41,46 @@ def _free_port() -> int:
         return port
 
 
+@dataclass
+class PostgresInstance:
+    """One throwaway PostgreSQL server: its URL, and stop/start for outage tests."""
+
+    url: str
+    run_as: list[str]
+    bindir: Path
+    data: Path
+    log: Path
+    options: str
+
+    def pg_ctl(self, *args: str) -> None:
+        """Run ``pg_ctl`` on this server's data directory (as its owner)."""
+        subprocess.run(
+            [*self.run_as, str(self.bindir / "pg_ctl"), "-D", str(self.data), *args],
+            check=True,
+            capture_output=True,
+        )
+
+    def start(self) -> None:
+        """Start the server and wait until it accepts connections."""
+        self.pg_ctl("-o", self.options, "-l", str(self.log), "-w", "start")
+
+    def stop(self, mode: str = "fast") -> None:
+        """Stop the server; ``immediate`` is a crash (no checkpoint, clients cut)."""
+        self.pg_ctl("-m", mode, "-w", "stop")
+
+
 @contextmanager
-def postgres_server() -> Iterator[str]:
-    """Start a throwaway PostgreSQL server; yield a URL to its maintenance database."""
+def postgres_instance() -> Iterator[PostgresInstance]:
+    """Start a throwaway PostgreSQL server; stop and delete it afterwards."""
     bindir = _bindir()
     base = Path(tempfile.mkdtemp(prefix="ketascreen-pg-"))
     as_user: list[str] = []
     if os.geteuid() == 0:
         shutil.chown(base, "postgres", "postgres")
         as_user = ["runuser", "-u", "postgres", "--"]
-    data, log = base / "data", base / "server.log"
+    data = base / "data"
     port = _free_port()
-    run = subprocess.run
-    run(
+    subprocess.run(
         [
             *as_user,
             str(bindir / "initdb"),
@@ -68,32 +97,28 @@ def postgres_server() -> Iterator[str]:
         check=True,
         capture_output=True,
     )
-    options = f"-p {port} -k {base} -h 127.0.0.1 -F"
-    run(
-        [
-            *as_user,
-            str(bindir / "pg_ctl"),
-            "-D",
-            str(data),
-            "-o",
-            options,
-            "-l",
-            str(log),
-            "-w",
-            "start",
-        ],
-        check=True,
-        capture_output=True,
+    instance = PostgresInstance(
+        url=f"postgresql://ketascreen@127.0.0.1:{port}/postgres",
+        run_as=as_user,
+        bindir=bindir,
+        data=data,
+        log=base / "server.log",
+        options=f"-p {port} -k {base} -h 127.0.0.1 -F",
     )
+    instance.start()
     try:
-        yield f"postgresql://ketascreen@127.0.0.1:{port}/postgres"
+        yield instance
     finally:
-        run(
-            [*as_user, str(bindir / "pg_ctl"), "-D", str(data), "-m", "fast", "stop"],
-            check=False,
-            capture_output=True,
-        )
+        with suppress(subprocess.CalledProcessError):  # already stopped
+            instance.stop()
         shutil.rmtree(base, ignore_errors=True)
+
+
+@contextmanager
+def postgres_server() -> Iterator[str]:
+    """Start a throwaway PostgreSQL server; yield a URL to its maintenance database."""
+    with postgres_instance() as instance:
+        yield instance.url
 
 
 def fresh_database(server_url: str) -> str:

@@ -13,6 +13,10 @@ from platformdirs import user_data_dir
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+#: How long a person's private result link works after it is issued, by default:
+#: long enough to come back to the result before and after a consultation.
+LINK_LIFETIME_DAYS = 90
+
 
 def default_data_dir() -> Path:
     """The per-user data folder (e.g. ~/.local/share/ketascreen)."""
@@ -35,8 +39,24 @@ class Settings(BaseSettings):
         default=None,
         description="Base64 of a 32-byte key for encryption at rest; default: key file.",
     )
+    retired_data_keys: SecretStr | None = Field(
+        default=None,
+        description="Comma-separated base64 keys that open values sealed before a key "
+        "rotation (never used to seal); only with KETASCREEN_DATA_KEY.",
+    )
     secret_key: SecretStr | None = Field(
         default=None, description="Signs sessions and CSRF tokens."
+    )
+    link_lifetime_days: int = Field(
+        default=LINK_LIFETIME_DAYS,
+        gt=0,
+        description="Days a person's private result link works after it was issued; "
+        "staff can send a new one.",
+    )
+    trusted_proxies: str = Field(
+        default="127.0.0.1",
+        description="Addresses of reverse proxies (comma-separated; '*' for any) whose "
+        "X-Forwarded-Proto and X-Forwarded-For are believed.",
     )
     max_body_bytes: int = Field(
         default=256_000, description="Largest request body accepted."
@@ -69,6 +89,11 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _safe(self) -> Settings:
+        if self.retired_data_keys is not None and self.data_key is None:
+            raise ValueError(
+                "KETASCREEN_RETIRED_DATA_KEYS needs KETASCREEN_DATA_KEY (with a key "
+                "file, the retired keys are its later lines; see docs/deployment.md)"
+            )
         if self.environment == "production":
             missing = [
                 f"KETASCREEN_{name.upper()}"

@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from sqlalchemy import inspect
 
 from ketascreen.config import Settings
-from ketascreen.storage.crypto import DataKeyError, Vault, load_key
+from ketascreen.storage.crypto import DataKeyError, Vault, load_keyring
 from ketascreen.storage.database import downgrade, make_engine, migrate
 
 
@@ -105,17 +105,23 @@ class TestVault:
     def test_key_file_created_private(self, tmp_path: Path) -> None:
         """The first run writes a 0600 key file; later runs read the same key."""
         path = tmp_path / "keys" / "data.key"
-        first = load_key(None, path)
+        first = load_keyring(None, None, path)
         assert stat.S_IMODE(path.stat().st_mode) == 0o600
-        assert load_key(None, path) == first
-        assert len(first) == 32
+        assert load_keyring(None, None, path) == first
+        assert len(first.current) == 32
+        assert first.retired == ()
+        assert first.key_file == path
 
     def test_key_from_environment(self, tmp_path: Path) -> None:
         """KETASCREEN_DATA_KEY wins over the key file; bad base64 is named."""
         key = os.urandom(32)
-        assert load_key(base64.b64encode(key).decode(), tmp_path / "k") == key
-        with pytest.raises(DataKeyError, match="base64"):
-            load_key("not base64!", tmp_path / "k")
+        ring = load_keyring(base64.b64encode(key).decode(), None, tmp_path / "k")
+        assert (ring.current, ring.key_file) == (key, None)
+        assert not (tmp_path / "k").exists()
+        with pytest.raises(
+            DataKeyError, match="KETASCREEN_DATA_KEY is not valid base64"
+        ):
+            load_keyring("not base64!", None, tmp_path / "k")
 
 
 class TestSettings:

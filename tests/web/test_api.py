@@ -97,11 +97,17 @@ class TestCreateAndRead:
         assert actions == ["screening.create", "screening.read"]
 
     def test_idempotent_retry(self, client: TestClient) -> None:
-        """The same Idempotency-Key twice stores one screening and answers the same."""
+        """The same Idempotency-Key twice stores one screening and answers the same,
+        with a link that works (tests/web/test_links.py has the rest)."""
         first = post(client, CALM, **{"Idempotency-Key": "abc-123"}).json()
         second = post(client, CALM, **{"Idempotency-Key": "abc-123"}).json()
         assert first["id"] == second["id"]
-        assert first["access_token"] == second["access_token"]
+        assert first["result"] == second["result"]
+        again = client.get(
+            f"/api/v1/screenings/{second['id']}",
+            headers={"Authorization": f"Bearer {second['access_token']}"},
+        )
+        assert again.status_code == 200
         assert repo(client).count() == 1
 
 

@@ -215,7 +215,7 @@ class TestStaffNote:
         refused = client.post(
             f"/staff/screenings/{sid}/note", data={"note": NOTE, "csrf": token}
         )
-        assert refused.status_code == 400
+        assert refused.status_code == 403
         assert "only a clinician" in refused.text
         assert repo(client).count() == 1
 
@@ -238,8 +238,14 @@ class TestStaffNote:
         sid = screened(client, ANSWERS)
         signed_in(client)
         new_id = paste(client, sid, NOTE).url.path.rsplit("/", 1)[1]
+        # The clinic sends the person a link to the new version.
+        page = soup(client.get(f"/staff/screenings/{new_id}"))
+        csrf = page.find("input", attrs={"name": "csrf"})["value"]
+        sent = soup(
+            client.post(f"/staff/screenings/{new_id}/link", data={"csrf": csrf})
+        )
+        token = sent.find(id="new-link").get_text().rsplit("/", 1)[1]
         client.cookies.clear()
-        token = repo(client).access_token(new_id)
         page = client.get(f"/result/{new_id}/{token}")
         assert page.status_code == 200
         api = client.get(

@@ -188,7 +188,7 @@ class TestScreeningPage:
                 "csrf": token,
             },
         )
-        assert refused.status_code == 400
+        assert refused.status_code == 403
         assert "only a clinician" in refused.text
         client.cookies.clear()
         login(client, account(client, "clinician"))

@@ -14,6 +14,7 @@ import polars as pl
 from ketascreen.batch.polars_backend import DTYPES
 from ketascreen.batch.schema import PERSON, Column
 from ketascreen.errors import InputError, Problem
+from ketascreen.files import replaceable
 
 #: CSV has no lists: multi-select facts are written as codes joined by this.
 LIST_SEPARATOR = "|"
@@ -146,10 +147,16 @@ def _cast_text(raw: pl.Expr, dtype: str) -> pl.Expr:
 
 @contextmanager
 def written_atomically(path: Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; rename it into place only on success."""
+    """Yield a temporary path beside ``path``; rename it into place only on success.
+
+    Raises:
+        InputError: ``path`` is a pipe, a device, or a folder that is not an earlier
+            result (checked before anything is replaced).
+    """
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
     try:
         yield tmp
+        replaceable(path)
         if path.is_dir():  # a folder of parts from an earlier run
             shutil.rmtree(path)
         tmp.replace(path)

@@ -20,6 +20,12 @@ DATA: Traversable = files("ketascreen") / "data"
 
 def read_text(path: Traversable | Path) -> str:
     """Read a content file as UTF-8, naming the file if it cannot be read."""
+    special = isinstance(path, Path) and path.exists() and not path.is_file()
+    if special and not path.is_dir():
+        # A pipe would block the read and a device might never end; a folder
+        # fails below with the system's own words.
+        message = "is not a regular file (a pipe or a device)"
+        raise ContentError(str(path), [Problem("file", message)])
     try:
         return path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:

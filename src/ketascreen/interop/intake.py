@@ -104,7 +104,7 @@ def _has_response(data: Any) -> bool:
     if data.get("resourceType") == "QuestionnaireResponse":
         return True
     return any(
-        (e.get("resource") or {}).get("resourceType") == "QuestionnaireResponse"
+        _resource(e).get("resourceType") == "QuestionnaireResponse"
         for e in _entries(data)
     )
 
@@ -116,10 +116,14 @@ def _is_record(data: Any) -> bool:
         if not isinstance(item, Mapping):
             return False
         types.add(item.get("resourceType"))
-        types.update(
-            (e.get("resource") or {}).get("resourceType") for e in _entries(item)
-        )
+        types.update(_resource(e).get("resourceType") for e in _entries(item))
     return bool(types & RECORD_TYPES)
+
+
+def _resource(entry: Mapping[str, Any]) -> Mapping[str, Any]:
+    """An entry's resource; anything but an object counts as none."""
+    resource = entry.get("resource")
+    return resource if isinstance(resource, Mapping) else {}
 
 
 def _entries(data: Mapping[str, Any]) -> list[Mapping[str, Any]]:

@@ -135,7 +135,11 @@ def check_note(text: str, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
     """Reject an empty, oversized or control-character-laden note."""
     if not text.strip():
         raise NoteError([Problem("note", "is empty")])
-    size = len(text.encode("utf-8", "surrogatepass"))
+    try:
+        size = len(text.encode("utf-8"))
+    except UnicodeEncodeError:  # half a surrogate pair: no tokenizer takes it
+        message = "is not text (it holds an unpaired surrogate)"
+        raise NoteError([Problem("note", message)]) from None
     if size > max_bytes:
         raise NoteError(
             [Problem("note", f"is {size:,} bytes; the limit is {max_bytes:,}")]

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from importlib.resources import files
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
 
@@ -58,9 +60,12 @@ def alembic_config() -> Config:
 
 
 def migrate(engine: Engine, revision: str = "head") -> None:
-    """Upgrade the database to ``revision`` (creating tables on first run)."""
+    """Upgrade the database to ``revision`` (creating tables on first run).
+
+    The whole upgrade is one transaction: a crash part-way leaves the database as it was.
+    """
     config = alembic_config()
-    with engine.begin() as connection:
+    with _ddl_transaction(engine) as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
 
@@ -68,6 +73,50 @@ def migrate(engine: Engine, revision: str = "head") -> None:
 def downgrade(engine: Engine, revision: str) -> None:
     """Downgrade the database to ``revision`` ("base" removes every table)."""
     config = alembic_config()
-    with engine.begin() as connection:
+    with _ddl_transaction(engine) as connection:
         config.attributes["connection"] = connection
         command.downgrade(config, revision)
+
+
+def check_writable(engine: Engine) -> None:
+    """Raise now if the database cannot be written (a read-only file or server).
+
+    SQLite opens a read-only file without complaint, even ``BEGIN IMMEDIATE``
+    succeeds, and only the first write fails: a no-op update, rolled back, finds out
+    at start instead.
+
+    Raises:
+        sqlalchemy.exc.DBAPIError: the database refused the write.
+    """
+    with engine.connect() as connection:
+        connection.exec_driver_sql(
+            "UPDATE alembic_version SET version_num = version_num"
+        )
+        connection.rollback()
+
+
+@contextmanager
+def _ddl_transaction(engine: Engine) -> Iterator[Connection]:
+    """A transaction that holds schema changes too, committed or rolled back whole.
+
+    PostgreSQL's DDL is transactional. Python's sqlite3 module opens a transaction only
+    before INSERT, UPDATE or DELETE, so each CREATE, ALTER and DROP committed on its own
+    and a crash in a migration left it half done (tests/reliability/test_faults.py).
+    For SQLite the module's own handling is switched off on this connection and
+    ``BEGIN IMMEDIATE`` issued: one transaction, with the write lock taken up front
+    (processes starting together migrate one after the other).
+    """
+    if engine.dialect.name != "sqlite":
+        with engine.begin() as connection:
+            yield connection
+        return
+    with engine.connect() as connection:
+        raw = connection.connection.driver_connection
+        saved = raw.isolation_level  # type: ignore[union-attr]
+        raw.isolation_level = None  # type: ignore[union-attr]
+        try:
+            with connection.begin():
+                connection.exec_driver_sql("BEGIN IMMEDIATE")
+                yield connection
+        finally:
+            raw.isolation_level = saved  # type: ignore[union-attr]

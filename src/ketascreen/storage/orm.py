@@ -40,7 +40,12 @@ class ScreeningRow(Base):
 
 
 class AuditEvent(Base):
-    """Append-only log of access and changes to stored screenings."""
+    """Append-only, hash-chained log of access and changes (see ``storage/audit.py``).
+
+    ``id``, ``prev_hash`` and ``hash`` are set when the entry is flushed or written
+    through :func:`ketascreen.storage.audit.append`; database triggers refuse UPDATE
+    and DELETE.
+    """
 
     __tablename__ = "audit_events"
 
@@ -50,6 +55,18 @@ class AuditEvent(Base):
     action: Mapped[str] = mapped_column(String(64))
     target: Mapped[str] = mapped_column(String(64), index=True)
     detail: Mapped[str] = mapped_column(Text, default="")
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditHead(Base):
+    """The audit chain's newest entry (one row, ``id`` 1): appends lock it first."""
+
+    __tablename__ = "audit_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    last_id: Mapped[int] = mapped_column(Integer)
+    last_hash: Mapped[str] = mapped_column(String(64))
 
 
 class DraftRow(Base):

@@ -7,8 +7,7 @@ import hmac
 import json
 import secrets
 import uuid
-from base64 import urlsafe_b64encode
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -16,8 +15,11 @@ from sqlalchemy import Engine, func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import sessionmaker
 
+from ketascreen.config import LINK_LIFETIME_DAYS
 from ketascreen.domain.outcome import ScreeningResult
 from ketascreen.domain.types import SEVERITY
+from ketascreen.storage import audit as audit_chain
+from ketascreen.storage import links
 from ketascreen.storage.crypto import Vault
 from ketascreen.storage.orm import AuditEvent, DraftRow, ScreeningRow
 
@@ -58,6 +60,9 @@ class StoredScreening:
     answers: dict[str, Any]
     # The note read with the answers and what it contributed (opened only when asked).
     note: dict[str, Any] | None = None
+    # The private link's token: only on a screening just stored or replayed ("" when
+    # read back; only its hash is stored).
+    access_token: str = ""
 
     @property
     def result(self) -> dict[str, Any]:
@@ -74,18 +79,20 @@ class Repository:
         self.vault = vault
         self.sessions = sessionmaker(engine, expire_on_commit=False)
         self.draft_lifetime = DRAFT_LIFETIME
-        self._token_key = vault.subkey(b"access token")
+        self.link_lifetime = timedelta(days=LINK_LIFETIME_DAYS)
         self._person_key = vault.subkey(b"person reference")
 
     def person_key(self, person_ref: str) -> str:
         """A keyed hash of a person reference: indexable, not reversible without the key."""
-        mac = hmac.new(self._person_key, person_ref.strip().encode(), hashlib.sha256)
-        return mac.hexdigest()
+        return _person_hash(self._person_key, person_ref)
 
-    def access_token(self, screening_id: str) -> str:
-        """The private access token for a screening (derived, never stored in clear)."""
-        mac = hmac.new(self._token_key, screening_id.encode(), hashlib.sha256).digest()
-        return urlsafe_b64encode(mac).decode().rstrip("=")
+    def person_keys(self, person_ref: str) -> list[str]:
+        """The person's key under the current data key and under each retired one.
+
+        Rows not yet re-sealed after a key rotation still carry a retired key's hash.
+        """
+        retired = self.vault.retired_subkeys(b"person reference")
+        return [_person_hash(k, person_ref) for k in (self._person_key, *retired)]
 
     def save(
         self,
@@ -96,24 +103,34 @@ class Repository:
         actor: str = "person",
         person_ref: str | None = None,
         note: dict[str, Any] | None = None,
+        draft_token: str | None = None,
     ) -> tuple[StoredScreening, bool]:
         """Store a screening and its audit entry in one transaction.
 
         Args:
             answers: the validated answers as given.
             result: the screening result.
-            idempotency_key: a client key; a repeat returns the first screening.
+            idempotency_key: a client key; a repeat of the same submission returns the
+                first screening with a working link (see :meth:`_replay`).
             actor: who submitted it, for the audit log.
             person_ref: the clinic's reference for the person (e.g. a record number);
                 screenings with the same reference form the person's history.
             note: a free-text note read with the answers, as a JSON object (the text
                 and what it contributed); sealed like the answers.
+            draft_token: the resume token of the draft submitted (its result link is
+                found from it; see :mod:`ketascreen.storage.links`).
 
         Returns:
-            The stored screening, and True if it was created now (False on a repeat).
+            The stored screening with its private link's token, and True if it was
+            created now (False on a repeat).
+
+        Raises:
+            NotTheSameSubmission: the key came before with other answers.
+            LinkRevoked: a repeat of a screening whose link the clinic revoked.
         """
+        request = {"answers": answers, "person_ref": person_ref, "note": note}
         if idempotency_key:
-            existing = self._by_idempotency_key(idempotency_key)
+            existing = self._replay(idempotency_key, request, draft_token)
             if existing is not None:
                 return existing, False
         prepared = self.prepare(
@@ -123,13 +140,14 @@ class Repository:
             actor=actor,
             person_ref=person_ref,
             note=note,
+            draft_token=draft_token,
         )
         try:
             self.write([prepared])
         except IntegrityError:
             # Two identical submits raced; the first one won, so return it.
             if idempotency_key:
-                existing = self._by_idempotency_key(idempotency_key)
+                existing = self._replay(idempotency_key, request, draft_token)
                 if existing is not None:
                     return existing, False
             raise
@@ -145,18 +163,22 @@ class Repository:
         person_ref: str | None = None,
         note: dict[str, Any] | None = None,
         person_key: str | None = None,
+        draft_token: str | None = None,
     ) -> Prepared:
         """Seal a screening and build its rows, ready for :meth:`write`.
 
         ``person_key`` links the screening to a history that has no clinic reference
         (a re-screening of a screening stored without one); a ``person_ref`` gives its
-        own key.
+        own key. The private link is random, or found from ``draft_token`` for a
+        draft; only its hash is stored.
         """
         screening_id = str(uuid.uuid4())
         now = datetime.now(UTC)
         result_json = result.model_dump_json().encode()
         context = screening_id.encode()
-        token = self.access_token(screening_id)
+        token = (
+            links.from_draft(draft_token, now) if draft_token else links.new_token(now)
+        )
         values = {
             "id": screening_id,
             "created_at": now,
@@ -168,7 +190,7 @@ class Repository:
             "questionnaire_version": result.questionnaire_version,
             "answers": self.vault.seal(answers, context),
             "result": self.vault.seal_bytes(result_json, context),
-            "token_hash": _digest(token),
+            "token_hash": links.digest(token),
             "idempotency_key": idempotency_key,
             "override_disposition": None,
             "person_key": self.person_key(person_ref) if person_ref else person_key,
@@ -190,20 +212,31 @@ class Repository:
             result_json=result_json,
             answers=answers,
             note=note,
+            access_token=token,
         )
         return Prepared(values, audit, stored, token)
 
     def write(self, batch: list[Prepared]) -> None:
-        """Write screenings and their audit entries in one transaction (all or none)."""
+        """Write screenings and their audit entries in one transaction (all or none).
+
+        The audit chain's head moves first, once for the whole batch.
+        """
         with self.engine.begin() as conn:
+            entries = audit_chain.chain(conn, [p.audit for p in batch])
             conn.execute(insert(ScreeningRow), [p.values for p in batch])
-            conn.execute(insert(AuditEvent), [p.audit for p in batch])
+            conn.execute(insert(AuditEvent), entries)
 
     def get_with_token(self, screening_id: str, token: str) -> StoredScreening | None:
-        """The screening if the token is its access token; None otherwise (no hints)."""
+        """The screening if the token is its current, unexpired link; None otherwise.
+
+        An unknown id and a wrong, revoked, replaced or expired token all give None.
+        """
+        now = datetime.now(UTC)
         with self.sessions.begin() as session:
             row = session.get(ScreeningRow, screening_id)
-            if row is None or not hmac.compare_digest(row.token_hash, _digest(token)):
+            if row is None or not links.opens(
+                row.token_hash, token, now, self.link_lifetime
+            ):
                 return None
             session.add(
                 _audit("person", "screening.read", screening_id, datetime.now(UTC))
@@ -219,7 +252,7 @@ class Repository:
             session.add(
                 DraftRow(
                     id=draft_id,
-                    token_hash=_digest(token),
+                    token_hash=links.digest(token),
                     created_at=now,
                     updated_at=now,
                     answers=self.vault.seal({}, draft_id.encode()),
@@ -232,7 +265,7 @@ class Repository:
         """The draft for a resume token, or None if there is none."""
         with self.sessions() as session:
             row = session.scalars(
-                select(DraftRow).where(DraftRow.token_hash == _digest(token))
+                select(DraftRow).where(DraftRow.token_hash == links.digest(token))
             ).first()
             if row is None:
                 return None
@@ -249,18 +282,24 @@ class Repository:
         """Replace a draft's answers (one transaction)."""
         with self.sessions.begin() as session:
             row = session.scalars(
-                select(DraftRow).where(DraftRow.token_hash == _digest(token))
+                select(DraftRow).where(DraftRow.token_hash == links.digest(token))
             ).one()
             row.answers = self.vault.seal(answers, row.id.encode())
             row.updated_at = datetime.now(UTC)
 
     def submit_draft(self, token: str, result: ScreeningResult) -> StoredScreening:
-        """Store the screening for a draft once; submitting again returns the same one."""
+        """Store the screening for a draft once; submitting again returns the same one.
+
+        Either way it carries the same result link, found from the resume token.
+        """
         draft = self.draft(token)
         if draft is None:
             raise LookupError("no such draft")
         stored, _ = self.save(
-            answers=draft.answers, result=result, idempotency_key=f"draft:{draft.id}"
+            answers=draft.answers,
+            result=result,
+            idempotency_key=f"draft:{draft.id}",
+            draft_token=token,
         )
         with self.sessions.begin() as session:
             row = session.get(DraftRow, draft.id)
@@ -290,21 +329,71 @@ class Repository:
         with self.sessions() as session:
             return session.scalar(select(func.count()).select_from(ScreeningRow)) or 0
 
-    def _by_idempotency_key(self, key: str) -> StoredScreening | None:
+    def draft_link(self, draft_token: str, screening_id: str) -> str | None:
+        """The result link of a submitted draft (None if the screening is gone).
+
+        It opens the result only while it is the screening's current link: a revoked
+        or replaced link stays dead when the person comes back through the draft.
+        """
         with self.sessions() as session:
+            row = session.get(ScreeningRow, screening_id)
+            if row is None:
+                return None
+            return links.from_draft(draft_token, _aware(row.created_at))
+
+    def _replay(
+        self, key: str, request: dict[str, Any], draft_token: str | None
+    ) -> StoredScreening | None:
+        """The screening stored under an Idempotency-Key, with a working link.
+
+        A draft's link is found again from its resume token. Any other repeat must be
+        the same submission (answers, clinic reference, note text); as only the link's
+        hash is stored, it gets a fresh link and the earlier one stops working. A
+        link the clinic revoked stays revoked. The fresh link is audited.
+        """
+        with self.sessions.begin() as session:
             row = session.scalars(
-                select(ScreeningRow).where(ScreeningRow.idempotency_key == key)
+                select(ScreeningRow)
+                .where(ScreeningRow.idempotency_key == key)
+                .with_for_update()
             ).first()
-            return None if row is None else self._stored(row, with_note=True)
+            if row is None:
+                return None
+            stored = self._stored(row, with_note=True)
+            if draft_token is not None:
+                token = links.from_draft(draft_token, stored.created_at)
+                return replace(stored, access_token=token)
+            if not self._same_submission(row, stored, request):
+                raise links.NotTheSameSubmission
+            if row.token_hash == links.REVOKED:
+                raise links.LinkRevoked
+            now = datetime.now(UTC)
+            token = links.new_token(now)
+            row.token_hash = links.digest(token)
+            entry = _audit("person", "screening.link_replay", row.id, now)
+            entry.detail = "a repeated submission got a new link"
+            session.add(entry)
+            return replace(stored, access_token=token)
+
+    def _same_submission(
+        self, row: ScreeningRow, stored: StoredScreening, request: dict[str, Any]
+    ) -> bool:
+        context = row.id.encode()
+        person_ref = (
+            self.vault.open(row.person_ref, context) if row.person_ref else None
+        )
+        note = request["note"] or {}
+        return (
+            stored.answers == request["answers"]
+            and person_ref == request["person_ref"]
+            and (stored.note or {}).get("text") == note.get("text")
+        )
 
     def _stored(self, row: ScreeningRow, *, with_note: bool = False) -> StoredScreening:
         context = row.id.encode()
-        created = row.created_at
-        if created.tzinfo is None:  # SQLite returns naive datetimes
-            created = created.replace(tzinfo=UTC)
         return StoredScreening(
             id=row.id,
-            created_at=created,
+            created_at=_aware(row.created_at),
             status=row.status,
             disposition=row.disposition,
             result_json=self.vault.open_bytes(row.result, context),
@@ -317,8 +406,13 @@ class Repository:
         )
 
 
-def _digest(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
+def _aware(value: datetime) -> datetime:
+    """SQLite returns naive datetimes (in UTC)."""
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _person_hash(key: bytes, person_ref: str) -> str:
+    return hmac.new(key, person_ref.strip().encode(), hashlib.sha256).hexdigest()
 
 
 def _audit(actor: str, action: str, target: str, at: datetime) -> AuditEvent:

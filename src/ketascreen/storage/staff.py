@@ -18,6 +18,7 @@ from sqlalchemy import insert, select
 
 from ketascreen.domain.outcome import ScreeningResult
 from ketascreen.domain.types import SEVERITY
+from ketascreen.storage import links
 from ketascreen.storage.orm import (
     AuditEvent,
     NoteRow,
@@ -46,6 +47,10 @@ _hasher = PasswordHasher()  # argon2id with the library's current recommended pa
 
 class StaffError(ValueError):
     """A staff action was refused; the message says why."""
+
+
+class NotAllowed(StaffError):
+    """The staff member's role may not do this (answered 403)."""
 
 
 @dataclass(frozen=True)
@@ -280,7 +285,8 @@ class StaffStore:
         if status:
             query = query.where(ScreeningRow.status == status)
         if search:
-            query = query.where(ScreeningRow.id.startswith(search.strip().lower()))
+            prefix = search.strip().lower()  # % and _ are letters here, not wildcards
+            query = query.where(ScreeningRow.id.startswith(prefix, autoescape=True))
         with self.sessions.begin() as session:
             rows = list(session.scalars(query.limit(limit)))
             session.add(_audit(actor.email, "queue.view", "-", f"{len(rows)} rows"))
@@ -359,7 +365,7 @@ class StaffStore:
     ) -> None:
         """Override the disposition (clinicians and admins only); a reason is required."""
         if actor.role not in CLINICAL_ROLES:
-            raise StaffError("only a clinician can override a disposition")
+            raise NotAllowed("only a clinician can override a disposition")
         if disposition not in SEVERITY or disposition == "info":
             raise StaffError("choose one of the five dispositions")
         if len(reason.strip()) < 10:
@@ -442,6 +448,31 @@ class StaffStore:
             )
             return new_id
 
+    def revoke_link(self, actor: StaffUser, screening_id: str) -> None:
+        """Stop the person's private link from working (clinicians and admins); audited.
+
+        A repeated submission does not bring it back; :meth:`new_link` does.
+        """
+        _check_clinical(actor, "revoke a private link")
+        with self.sessions.begin() as session:
+            row = self._screening(session, screening_id)
+            row.token_hash = links.REVOKED
+            session.add(_audit(actor.email, "screening.link_revoke", screening_id))
+
+    def new_link(self, actor: StaffUser, screening_id: str) -> str:
+        """Issue a new private link for the person (clinicians and admins); audited.
+
+        The previous link stops working. The token is returned once, to show to the
+        staff member; only its hash is stored.
+        """
+        _check_clinical(actor, "send a new private link")
+        token = links.new_token(_now())
+        with self.sessions.begin() as session:
+            row = self._screening(session, screening_id)
+            row.token_hash = links.digest(token)
+            session.add(_audit(actor.email, "screening.link_new", screening_id))
+        return token
+
     def audit_log(self, limit: int = 1000) -> list[AuditEvent]:
         """The newest audit entries, oldest first."""
         with self.sessions() as session:
@@ -486,8 +517,12 @@ def check_may_rescreen(actor: StaffUser) -> None:
     Raises:
         StaffError: the actor's role may not change a screening's clinical result.
     """
+    _check_clinical(actor, "re-screen with a note")
+
+
+def _check_clinical(actor: StaffUser, what: str) -> None:
     if actor.role not in CLINICAL_ROLES:
-        raise StaffError("only a clinician can re-screen with a note")
+        raise NotAllowed(f"only a clinician can {what}")
 
 
 def _check_password(password: str) -> None:

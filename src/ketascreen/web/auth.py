@@ -7,6 +7,7 @@ import time
 from collections import defaultdict, deque
 from dataclasses import dataclass
 from typing import Annotated
+from urllib.parse import urlsplit
 
 from fastapi import Depends, Request
 
@@ -48,6 +49,14 @@ StaffDep = Annotated[Staff, Depends(current_staff)]
 def check_csrf(staff: Staff, submitted: str | None) -> None:
     """Refuse a form whose CSRF token does not match the session's."""
     if not submitted or not hmac.compare_digest(submitted, staff.csrf):
+        raise CsrfFailed
+
+
+def check_origin(request: Request) -> None:
+    """Refuse a form a browser sent from another site (an ``Origin`` that is not
+    this host): the defence of the sign-in form, which has no session token yet."""
+    origin = request.headers.get("origin")
+    if origin is not None and urlsplit(origin).netloc != request.headers.get("host"):
         raise CsrfFailed
 
 

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
+
+from pydantic import SecretStr
 
 from ketascreen.config import Settings
 from ketascreen.rules.loader import Content
 from ketascreen.screening import get_content
-from ketascreen.storage.crypto import Vault, load_key
-from ketascreen.storage.database import make_engine, migrate
+from ketascreen.storage.crypto import KeyRing, load_keyring
+from ketascreen.storage.database import check_writable, make_engine, migrate
 from ketascreen.storage.group_commit import GroupWriter
 from ketascreen.storage.repository import Repository
 from ketascreen.storage.staff import StaffStore
@@ -34,15 +37,29 @@ def build_state(settings: Settings) -> AppState:
     Returns:
         The app state.
     """
-    key_value = settings.data_key.get_secret_value() if settings.data_key else None
-    vault = Vault(load_key(key_value, settings.data_dir / "data.key"))
+    vault = keyring(settings).vault()
     engine = make_engine(settings.resolved_database_url)
     migrate(engine)
+    check_writable(engine)
     repository = Repository(engine, vault)
+    repository.link_lifetime = timedelta(days=settings.link_lifetime_days)
     staff = StaffStore(repository)
     _first_admin(settings, staff)
     content = get_content(settings.ruleset, settings.instruments)
     return AppState(settings, content, repository, staff, GroupWriter(repository))
+
+
+def keyring(settings: Settings) -> KeyRing:
+    """The data keys: from the environment, or the key file in the data folder."""
+
+    def secret(value: SecretStr | None) -> str | None:
+        return value.get_secret_value() if value else None
+
+    return load_keyring(
+        secret(settings.data_key),
+        secret(settings.retired_data_keys),
+        settings.data_dir / "data.key",
+    )
 
 
 def _first_admin(settings: Settings, staff: StaffStore) -> None:

@@ -8,17 +8,30 @@ from datetime import date, datetime
 from typing import Any
 
 from fastapi import APIRouter, Header, HTTPException, Request, Response, status
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from ketascreen.domain.outcome import ScreeningResult
 from ketascreen.screening import screen
+from ketascreen.storage.links import LinkRevoked
 from ketascreen.web.auth import COOKIE
 from ketascreen.web.deps import StateDep
 from ketascreen.web.note import NotePublic, screen_note
+from ketascreen.web.problems import (
+    CheckedJSONRoute,
+    Message,
+    Problems,
+    error_responses,
+)
 from ketascreen.web.state import AppState
 
-router = APIRouter(prefix="/api/v1", tags=["screenings"])
+router = APIRouter(
+    prefix="/api/v1",
+    tags=["screenings"],
+    responses=error_responses(400, 413, 422, 503),
+    route_class=CheckedJSONRoute,
+)
 
 
 class ScreeningCreate(BaseModel):
@@ -74,16 +87,29 @@ class ScreeningCreated(ScreeningPublic):
     status_code=status.HTTP_201_CREATED,
     response_model=ScreeningCreated,
     responses={
+        410: {
+            "model": Problems,
+            "description": "A repeated submission whose private link the clinic "
+            "revoked; the clinic can send a new one.",
+        },
         422: {
+            "model": Problems,
             "description": "Answers or a note with problems, one entry per field "
-            "(the note's field is `note`)."
-        }
+            "(the note's field is `note`), or an Idempotency-Key already used for "
+            "other answers.",
+        },
     },
 )
 async def create_screening(
     body: ScreeningCreate,
     state: StateDep,
-    idempotency_key: str | None = Header(default=None, max_length=200),
+    idempotency_key: str | None = Header(
+        default=None,
+        max_length=200,
+        pattern=r"^[\x21-\x7e]+$",
+        description="Any printable ASCII without spaces (e.g. a UUID); a repeat "
+        "returns the first screening.",
+    ),
 ) -> Response:
     """Screen the answers and store the result; a repeated Idempotency-Key is a no-op.
 
@@ -107,15 +133,20 @@ async def create_screening(
             body.answers, content=state.content, screening_date=body.screening_date
         )
     if idempotency_key:
-        # A repeat (same Idempotency-Key) gets the first screening back, result included.
-        stored, _ = state.repository.save(
-            answers=body.answers,
-            result=result,
-            idempotency_key=idempotency_key,
-            person_ref=body.person_ref,
-            note=record,
-        )
-        token = state.repository.access_token(stored.id)
+        # A repeat of the same submission (same Idempotency-Key) gets the first
+        # screening back, result included, with a fresh link (the first one stops
+        # working); the same key with other answers is refused (422).
+        try:
+            stored, _ = state.repository.save(
+                answers=body.answers,
+                result=result,
+                idempotency_key=idempotency_key,
+                person_ref=body.person_ref,
+                note=record,
+            )
+        except LinkRevoked:
+            return _link_revoked()
+        token = stored.access_token
     else:
         prepared = state.repository.prepare(
             answers=body.answers,
@@ -143,10 +174,27 @@ async def create_screening(
     )
 
 
+def _link_revoked() -> JSONResponse:
+    message = (
+        "this submission is stored, but the clinic revoked its private link; "
+        "ask the clinic for a new one"
+    )
+    return JSONResponse(
+        {"detail": [{"field": "Idempotency-Key", "message": message}]},
+        status_code=status.HTTP_410_GONE,
+    )
+
+
 @router.get(
     "/screenings/{screening_id}",
     response_model=ScreeningPublic,
-    responses={404: {"description": "No screening with this id and token."}},
+    responses={
+        404: {
+            "model": Message,
+            "description": "No screening with this id and a current token "
+            "(wrong, revoked and expired tokens alike).",
+        }
+    },
 )
 def read_screening(
     screening_id: str,

@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from ketascreen.interop.cds_hooks import (
+    CdsRequest,
     NothingToJudge,
     UnknownService,
     discovery,
@@ -17,8 +18,21 @@ from ketascreen.interop.cds_hooks import (
 )
 from ketascreen.web.bearer import BearerRefused, check_bearer
 from ketascreen.web.deps import StateDep
+from ketascreen.web.problems import (
+    CheckedJSONRoute,
+    Message,
+    error_responses,
+    read_json,
+)
 
-router = APIRouter(prefix="/cds-services", tags=["cds-hooks"])
+router = APIRouter(
+    prefix="/cds-services",
+    tags=["cds-hooks"],
+    responses=error_responses(400, 401, 404, 413, 422, 503),
+    route_class=CheckedJSONRoute,
+)
+#: Card ids are kept in the audit log's target column (64 characters, no NULs).
+CARD_ID = r"^[^\x00-\x1f]+$"
 
 
 class OverrideReasonGiven(BaseModel):
@@ -33,7 +47,7 @@ class FeedbackItem(BaseModel):
     """What happened to one card."""
 
     model_config = ConfigDict(extra="allow")
-    card: str = Field(min_length=1, max_length=200)
+    card: str = Field(min_length=1, max_length=64, pattern=CARD_ID)
     outcome: Literal["accepted", "overridden"]
     outcomeTimestamp: str
     overrideReason: OverrideReasonGiven | None = None
@@ -60,7 +74,16 @@ def _caller(request: Request, state: StateDep, authorization: str | None) -> str
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, str(exc)) from exc
 
 
-@router.post("/{service_id}", responses={412: {"description": "Nothing prefetched."}})
+@router.post(
+    "/{service_id}",
+    responses={412: {"model": Message, "description": "Nothing prefetched."}},
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": CdsRequest.model_json_schema()}},
+        }
+    },
+)
 async def call_service(
     service_id: str,
     request: Request,
@@ -70,11 +93,9 @@ async def call_service(
     """Run a service on the EHR's prefetched record; answers with cards."""
     _caller(request, state, authorization)
     try:
-        body = await request.json()
-    except ValueError:
-        return JSONResponse(
-            {"detail": [{"field": "body", "message": "not valid JSON"}]}, 400
-        )
+        body = await read_json(request)
+    except ValueError as exc:
+        return JSONResponse({"detail": [{"field": "body", "message": str(exc)}]}, 400)
     try:
         answer = handle(
             service_id,

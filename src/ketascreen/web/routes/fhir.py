@@ -19,20 +19,47 @@ from ketascreen.interop.intake import read_input
 from ketascreen.interop.outcome import FhirError, operation_outcome, with_not_used
 from ketascreen.screening import screen
 from ketascreen.web.deps import StateDep
+from ketascreen.web.problems import error_responses, read_json
 from ketascreen.web.routes.api import find_screening
 from ketascreen.web.state import AppState
 
-router = APIRouter(prefix="/fhir", tags=["fhir"])
 FHIR_JSON = "application/fhir+json"
+
+
+class FhirJSONResponse(JSONResponse):
+    """JSON with the FHIR media type."""
+
+    media_type = FHIR_JSON
+
+
+router = APIRouter(
+    prefix="/fhir",
+    tags=["fhir"],
+    default_response_class=FhirJSONResponse,
+    responses=error_responses(400, 404, 413, 422, 503, fhir=True),
+)
 QUESTIONNAIRE_ID = "ketascreen-intake"
 TOKEN_HEADER = "X-Ketascreen-Access-Token"  # noqa: S105 - a header name  # nosec B105
+_RESOURCE = {
+    "type": "object",
+    "required": ["resourceType"],
+    "properties": {"resourceType": {"enum": ["QuestionnaireResponse", "Bundle"]}},
+}
+RESPONSE_BODY = {
+    "required": True,
+    "description": "A QuestionnaireResponse, or a Bundle holding one.",
+    "content": {
+        FHIR_JSON: {"schema": _RESOURCE},
+        "application/json": {"schema": _RESOURCE},
+    },
+}
 
 
 def fhir_response(
     body: dict[str, Any], code: int = 200, **headers: str
 ) -> JSONResponse:
     """A FHIR JSON response."""
-    return JSONResponse(body, code, headers=headers or None, media_type=FHIR_JSON)
+    return FhirJSONResponse(body, code, headers=headers or None)
 
 
 def _not_found(what: str) -> JSONResponse:
@@ -56,7 +83,7 @@ def get_questionnaire(questionnaire_id: str, state: StateDep) -> JSONResponse:
 @router.post(
     "/QuestionnaireResponse",
     status_code=status.HTTP_201_CREATED,
-    responses={400: {"description": "OperationOutcome"}},
+    openapi_extra={"requestBody": RESPONSE_BODY},
 )
 async def post_response(request: Request, state: StateDep) -> JSONResponse:
     """Screen and store a QuestionnaireResponse; answers with the result Bundle.
@@ -65,9 +92,9 @@ async def post_response(request: Request, state: StateDep) -> JSONResponse:
     back is in the ``X-Ketascreen-Access-Token`` header.
     """
     try:
-        data = await request.json()
-    except ValueError:
-        raise FhirError([Problem("body", "not valid JSON")]) from None
+        data = await read_json(request)
+    except ValueError as exc:
+        raise FhirError([Problem("body", str(exc))]) from None
     if not isinstance(data, dict) or data.get("resourceType") not in (
         "QuestionnaireResponse",
         "Bundle",
@@ -85,7 +112,7 @@ async def post_response(request: Request, state: StateDep) -> JSONResponse:
         bundle,
         status.HTTP_201_CREATED,
         Location=f"/fhir/Bundle/{stored.id}",
-        **{TOKEN_HEADER: state.repository.access_token(stored.id)},
+        **{TOKEN_HEADER: stored.access_token},
     )
 
 

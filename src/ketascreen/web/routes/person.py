@@ -182,20 +182,21 @@ def _open_draft(request: Request, token: str, state: Any) -> Draft | Response:
     if draft is None or draft.expired:
         return _not_found(request, expired=draft is not None)
     if draft.screening_id is not None:  # already submitted: show the result
-        return _to_result(draft.screening_id, state)
+        access = state.repository.draft_link(token, draft.screening_id)
+        if access is None:
+            return _not_found(request)
+        return _to_result(draft.screening_id, access)
     return draft
 
 
-def _to_result(screening_id: str, state: Any) -> Response:
-    access = state.repository.access_token(screening_id)
+def _to_result(screening_id: str, access: str) -> Response:
     return RedirectResponse(f"/result/{screening_id}/{access}", status_code=303)
 
 
 def _submit(token: str, answers: dict[str, Any], state: Any) -> Response:
     result = screen(answers, content=state.content, screening_date=_today())
     stored = state.repository.submit_draft(token, result)
-    access = state.repository.access_token(stored.id)
-    return RedirectResponse(f"/result/{stored.id}/{access}", status_code=303)
+    return _to_result(stored.id, stored.access_token)
 
 
 @router.get("/result/{screening_id}/{access}", response_class=HTMLResponse)
@@ -206,7 +207,10 @@ def result_page(
     state: StateDep,
     print_view: bool = False,
 ) -> HTMLResponse:
-    """The person's result in kind words; ``?print_view=true`` for a printable page."""
+    """The person's result in kind words; ``?print_view=true`` for a printable page.
+
+    An unknown id and a wrong, revoked or expired link get the same kind page.
+    """
     stored = state.repository.get_with_token(screening_id, access)
     if stored is None:
         return _not_found(request)

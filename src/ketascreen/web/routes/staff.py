@@ -13,8 +13,19 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from ketascreen.domain.outcome import ScreeningResult
 from ketascreen.domain.types import Disposition
 from ketascreen.errors import InputError
-from ketascreen.storage.staff import STATUSES, StaffError, check_may_rescreen
-from ketascreen.web.auth import COOKIE, LoginRateLimit, StaffDep, check_csrf
+from ketascreen.storage.staff import (
+    STATUSES,
+    NotAllowed,
+    StaffError,
+    check_may_rescreen,
+)
+from ketascreen.web.auth import (
+    COOKIE,
+    LoginRateLimit,
+    StaffDep,
+    check_csrf,
+    check_origin,
+)
 from ketascreen.web.deps import StateDep
 from ketascreen.web.note import screen_note
 from ketascreen.web.routes.person import templates
@@ -22,6 +33,7 @@ from ketascreen.web.routes.person import templates
 router = APIRouter(prefix="/staff", include_in_schema=False)
 rate_limit = LoginRateLimit()
 DISPOSITIONS = [d.value for d in Disposition]
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def _page(
@@ -42,7 +54,12 @@ def login_form(request: Request) -> HTMLResponse:
 def login(
     request: Request, state: StateDep, email: str = Form(""), password: str = Form("")
 ) -> Response:
-    """Sign in; the same message for every failure; rate-limited per address."""
+    """Sign in; the same message for every failure; rate-limited per address.
+
+    A form sent from another site is refused (there is no session token yet to
+    check); a session the browser had before is ended, and the new one gets a new id.
+    """
+    check_origin(request)
     client = request.client.host if request.client else "unknown"
     if not rate_limit.allow(client):
         return _page(
@@ -52,7 +69,8 @@ def login(
             title="Staff sign-in",
             error="Too many attempts. Please wait a minute and try again.",
         )
-    found = state.staff.login(email, password)
+    # No account's email holds a NUL, and PostgreSQL cannot even look one up.
+    found = state.staff.login(email, password) if "\x00" not in email else None
     if found is None:
         return _page(
             request,
@@ -62,6 +80,7 @@ def login(
             error="That email and password did not work, or the account is locked.",
         )
     token, _user = found
+    state.staff.logout(request.cookies.get(COOKIE, ""))
     response = RedirectResponse("/staff", status_code=303)
     response.set_cookie(
         COOKIE,
@@ -127,11 +146,11 @@ def queue_csv(staff: StaffDep, state: StateDep) -> Response:
     for e in entries:
         writer.writerow(
             [
-                e.id,
+                _cell(e.id),
                 e.created_at.isoformat(),
-                e.disposition,
-                e.effective_disposition,
-                e.status,
+                _cell(e.disposition),
+                _cell(e.effective_disposition),
+                _cell(e.status),
             ]
         )
     return Response(
@@ -139,6 +158,12 @@ def queue_csv(staff: StaffDep, state: StateDep) -> Response:
         media_type="text/csv",
         headers={"Content-Disposition": 'attachment; filename="ketascreen-queue.csv"'},
     )
+
+
+def _cell(text: str) -> str:
+    """A CSV cell a spreadsheet shows as text: one starting like a formula gets a
+    leading apostrophe (OWASP's advice against CSV injection)."""
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
 
 
 @router.get("/screenings/{screening_id}", response_class=HTMLResponse)
@@ -162,6 +187,7 @@ def _screening(
     note_error: str | None = None,
     note_value: str = "",
     status: int | None = None,
+    new_link: str | None = None,
 ) -> HTMLResponse:
     result = ScreeningResult.model_validate(found["result"])
     labels = {i.id: i.label for i in state.content.form.items.values()}
@@ -180,6 +206,7 @@ def _screening(
         note_error=note_error,
         note_value=note_value,
         note_max_bytes=state.settings.note_max_bytes,
+        new_link=new_link,
     )
 
 
@@ -262,11 +289,60 @@ def _act(
     try:
         action()
     except StaffError as exc:
-        found = state.staff.screening(staff.user, screening_id)
-        if found is None:
-            return _page(request, "link_not_found.html", status=404, title="Not found")
-        return _screening(request, staff, state, found, error=str(exc))
+        return _refused(request, staff, state, screening_id, exc)
     return RedirectResponse(f"/staff/screenings/{screening_id}", status_code=303)
+
+
+def _refused(
+    request: Request, staff: Any, state: Any, screening_id: str, exc: StaffError
+) -> HTMLResponse:
+    """The screening page with why the action was refused (403 for the wrong role)."""
+    found = state.staff.screening(staff.user, screening_id)
+    if found is None:
+        return _page(request, "link_not_found.html", status=404, title="Not found")
+    code = 403 if isinstance(exc, NotAllowed) else None
+    return _screening(request, staff, state, found, error=str(exc), status=code)
+
+
+@router.post("/screenings/{screening_id}/link/revoke")
+def revoke_link(
+    request: Request,
+    screening_id: str,
+    staff: StaffDep,
+    state: StateDep,
+    csrf: str = Form(""),
+) -> Response:
+    """Stop the person's private link from working (clinicians and admins); audited."""
+    check_csrf(staff, csrf)
+    return _act(
+        request,
+        staff,
+        state,
+        screening_id,
+        lambda: state.staff.revoke_link(staff.user, screening_id),
+    )
+
+
+@router.post("/screenings/{screening_id}/link")
+def new_link(
+    request: Request,
+    screening_id: str,
+    staff: StaffDep,
+    state: StateDep,
+    csrf: str = Form(""),
+) -> Response:
+    """Issue a new private link for the person, shown once on the page that answers
+    (clinicians and admins; the old link stops working); audited."""
+    check_csrf(staff, csrf)
+    try:
+        token = state.staff.new_link(staff.user, screening_id)
+    except StaffError as exc:
+        return _refused(request, staff, state, screening_id, exc)
+    found = state.staff.screening(staff.user, screening_id)
+    if found is None:  # erased in between
+        return _page(request, "link_not_found.html", status=404, title="Not found")
+    link = f"{request.base_url}result/{screening_id}/{token}"
+    return _screening(request, staff, state, found, new_link=link)
 
 
 @router.post("/screenings/{screening_id}/note")
@@ -290,7 +366,7 @@ def add_note(
     try:
         check_may_rescreen(staff.user)
     except StaffError as exc:
-        return _screening(request, staff, state, found, error=str(exc))
+        return _screening(request, staff, state, found, error=str(exc), status=403)
     try:
         reading = screen_note(
             note,

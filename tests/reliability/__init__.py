@@ -1,0 +1,1 @@
+"""Reliability tests: real server processes under faults and load."""
