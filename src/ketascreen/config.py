@@ -44,9 +44,6 @@ class Settings(BaseSettings):
         description="Comma-separated base64 keys that open values sealed before a key "
         "rotation (never used to seal); only with KETASCREEN_DATA_KEY.",
     )
-    secret_key: SecretStr | None = Field(
-        default=None, description="Signs sessions and CSRF tokens."
-    )
     link_lifetime_days: int = Field(
         default=LINK_LIFETIME_DAYS,
         gt=0,
@@ -97,7 +94,7 @@ class Settings(BaseSettings):
         if self.environment == "production":
             missing = [
                 f"KETASCREEN_{name.upper()}"
-                for name in ("secret_key", "data_key", "database_url")
+                for name in ("data_key", "database_url")
                 if getattr(self, name) is None
             ]
             if missing:

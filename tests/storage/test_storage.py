@@ -129,7 +129,7 @@ class TestSettings:
 
     def test_production_needs_secrets(self) -> None:
         """Production without keys or a database URL is refused, naming the variables."""
-        with pytest.raises(ValidationError, match="KETASCREEN_SECRET_KEY"):
+        with pytest.raises(ValidationError, match="KETASCREEN_DATA_KEY"):
             Settings(environment="production")
 
     def test_postgres_url_uses_psycopg(self) -> None:
