@@ -147,7 +147,11 @@ def main() -> None:
     body = {"answers": ANSWERS}
     use_wrk = shutil.which("wrk") is not None
     with tempfile.TemporaryDirectory() as tmp:
-        server = start_server(server_env(Path(tmp)), workers=args.server_workers)
+        env = server_env(Path(tmp))
+        env["PYTHONPATH"] = str(Path(__file__).resolve().parent)
+        server = start_server(
+            env, workers=args.server_workers, factory="echo_app:create"
+        )
         url = server.url
         try:
             # Warm up: every server process has started and loaded its content.

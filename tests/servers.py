@@ -121,6 +121,7 @@ def start_server(
     workers: int = 1,
     log: Path | None = None,
     timeout: float = 60,
+    factory: str | None = None,
 ) -> Server:
     """Start ``ketascreen serve`` and wait until it answers ``GET /``.
 
@@ -130,6 +131,8 @@ def start_server(
         workers: server processes.
         log: a file for the server's output (appended to); default: discarded.
         timeout: seconds to wait for the first answer.
+        factory: serve this app factory ("module:function") with uvicorn instead
+            (benchmarks/web.py adds an echo route this way).
 
     Returns:
         The running server.
@@ -138,13 +141,15 @@ def start_server(
         RuntimeError: the server exited or did not answer in time (with its log).
     """
     port = port or free_port()
+    program = ["ketascreen", "serve"]
+    if factory is not None:
+        program = ["uvicorn", "--factory", factory, "--log-level", "warning"]
     with log.open("ab") if log else open(os.devnull, "wb") as out:
         proc = subprocess.Popen(
             [
                 sys.executable,
                 "-m",
-                "ketascreen",
-                "serve",
+                *program,
                 "--port",
                 str(port),
                 "--workers",

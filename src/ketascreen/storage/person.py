@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from pydantic_core import to_json
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from ketascreen.storage.orm import AuditEvent, DraftRow, NoteRow, ScreeningRow
@@ -99,12 +99,17 @@ def erase_person(
             return None
         counts = {
             "screenings": len(ids),
-            "drafts": _delete(session, DraftRow, DraftRow.screening_id, ids),
-            "staff notes": _delete(session, NoteRow, NoteRow.screening_id, ids),
+            "drafts": _count(session, DraftRow.screening_id, ids),
+            "staff notes": _count(session, NoteRow.screening_id, ids),
         }
-        _delete(session, ScreeningRow, ScreeningRow.id, ids)
         summary = "erased " + ", ".join(f"{n} {what}" for what, n in counts.items())
+        # The audit entry first: like every other writer, take the audit chain's head
+        # before any row lock, so an erase and a staff action cannot deadlock.
         session.add(_entry(actor, "person.erase", ids, summary))
+        session.flush()
+        _delete(session, DraftRow, DraftRow.screening_id, ids)
+        _delete(session, NoteRow, NoteRow.screening_id, ids)
+        _delete(session, ScreeningRow, ScreeningRow.id, ids)
         return counts
 
 
@@ -181,6 +186,10 @@ def _screenings(
 def _by_screening(session: Session, orm: Any, column: Any, ids: list[str]) -> list[Any]:
     key = orm.__mapper__.primary_key[0]
     return list(session.scalars(select(orm).where(column.in_(ids)).order_by(key)))
+
+
+def _count(session: Session, column: Any, ids: list[str]) -> int:
+    return session.scalar(select(func.count()).where(column.in_(ids))) or 0
 
 
 def _delete(session: Session, orm: Any, column: Any, ids: list[str]) -> int:

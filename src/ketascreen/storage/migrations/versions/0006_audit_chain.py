@@ -3,7 +3,7 @@
 Adds ``prev_hash`` and ``hash`` to ``audit_events`` and chains the existing entries in
 id order; adds the one-row ``audit_head`` (newest id and hash) that appends lock; adds
 triggers that refuse UPDATE and DELETE on ``audit_events`` (and TRUNCATE on
-PostgreSQL) and refuse moving the head back or deleting it.
+PostgreSQL), and DELETE of the head.
 
 Revision ID: 0006
 Revises: 0005
@@ -35,46 +35,27 @@ _EVENTS = sa.table(
 
 _PAGE = 5000  # existing entries chained at a time
 
-# (name, table, what follows "CREATE TRIGGER name")
+
+def _sqlite(name: str, table: str, operation: str) -> tuple[str, str, str]:
+    message = f"{table}: {operation} refused (the audit log is append-only)"
+    body = f"BEFORE {operation} ON {table} BEGIN SELECT RAISE(ABORT, '{message}'); END"
+    return name, table, body
+
+
+# (name, table, what follows "CREATE TRIGGER name"). The head is updated by every
+# append, so it is only kept from being deleted (a trigger on its UPDATE would cost
+# every append a call, and stops no one who can drop triggers).
 _SQLITE_TRIGGERS = [
-    (
-        "audit_events_no_update",
-        "audit_events",
-        "BEFORE UPDATE ON audit_events BEGIN "
-        "SELECT RAISE(ABORT, 'audit_events is append-only: UPDATE refused'); END",
-    ),
-    (
-        "audit_events_no_delete",
-        "audit_events",
-        "BEFORE DELETE ON audit_events BEGIN "
-        "SELECT RAISE(ABORT, 'audit_events is append-only: DELETE refused'); END",
-    ),
-    (
-        "audit_head_forward",
-        "audit_head",
-        "BEFORE UPDATE ON audit_head WHEN NEW.id <> OLD.id OR NEW.last_id < OLD.last_id "
-        "BEGIN SELECT RAISE(ABORT, 'audit_head only moves forward'); END",
-    ),
-    (
-        "audit_head_no_delete",
-        "audit_head",
-        "BEFORE DELETE ON audit_head BEGIN "
-        "SELECT RAISE(ABORT, 'audit_head only moves forward: DELETE refused'); END",
-    ),
+    _sqlite("audit_events_no_update", "audit_events", "UPDATE"),
+    _sqlite("audit_events_no_delete", "audit_events", "DELETE"),
+    _sqlite("audit_head_no_delete", "audit_head", "DELETE"),
 ]
 
-_POSTGRES_FUNCTIONS = """
-CREATE FUNCTION audit_events_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+_POSTGRES_FUNCTION = """
+CREATE FUNCTION audit_refuse() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    RAISE EXCEPTION 'audit_events is append-only: % refused', TG_OP;
-END $$;
-CREATE FUNCTION audit_head_forward() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    IF TG_OP <> 'UPDATE' OR NEW.id <> OLD.id OR NEW.last_id < OLD.last_id THEN
-        RAISE EXCEPTION 'audit_head only moves forward: % refused', TG_OP;
-    END IF;
-    RETURN NEW;
-END $$;
+    RAISE EXCEPTION '%: % refused (the audit log is append-only)', TG_TABLE_NAME, TG_OP;
+END $$
 """
 
 _POSTGRES_TRIGGERS = [
@@ -82,25 +63,24 @@ _POSTGRES_TRIGGERS = [
         "audit_events_no_change",
         "audit_events",
         "BEFORE UPDATE OR DELETE ON audit_events FOR EACH ROW "
-        "EXECUTE FUNCTION audit_events_append_only()",
+        "EXECUTE FUNCTION audit_refuse()",
     ),
     (
         "audit_events_no_truncate",
         "audit_events",
         "BEFORE TRUNCATE ON audit_events FOR EACH STATEMENT "
-        "EXECUTE FUNCTION audit_events_append_only()",
+        "EXECUTE FUNCTION audit_refuse()",
     ),
     (
-        "audit_head_forward",
+        "audit_head_no_delete",
         "audit_head",
-        "BEFORE UPDATE OR DELETE ON audit_head FOR EACH ROW "
-        "EXECUTE FUNCTION audit_head_forward()",
+        "BEFORE DELETE ON audit_head FOR EACH ROW EXECUTE FUNCTION audit_refuse()",
     ),
     (
         "audit_head_no_truncate",
         "audit_head",
         "BEFORE TRUNCATE ON audit_head FOR EACH STATEMENT "
-        "EXECUTE FUNCTION audit_head_forward()",
+        "EXECUTE FUNCTION audit_refuse()",
     ),
 ]
 
@@ -122,7 +102,7 @@ def upgrade() -> None:
     )
     op.bulk_insert(head, [{"id": HEAD_ID, "last_id": last_id, "last_hash": last_hash}])
     if _postgres():
-        op.execute(_POSTGRES_FUNCTIONS)
+        op.execute(_POSTGRES_FUNCTION)
     for name, _table, body in _triggers():
         op.execute(f"CREATE TRIGGER {name} {body}")
 
@@ -134,8 +114,7 @@ def downgrade() -> None:
             f"DROP TRIGGER {name} ON {table}" if _postgres() else f"DROP TRIGGER {name}"
         )
     if _postgres():
-        op.execute("DROP FUNCTION audit_events_append_only()")
-        op.execute("DROP FUNCTION audit_head_forward()")
+        op.execute("DROP FUNCTION audit_refuse()")
     op.drop_table("audit_head")
     with op.batch_alter_table("audit_events") as batch:
         batch.drop_column("hash")
