@@ -167,7 +167,7 @@ class TestHeaders:
             assert "default-src 'self'" in csp
             assert "frame-ancestors 'none'" in csp
             assert response.headers["x-content-type-options"] == "nosniff"
-            assert response.headers["referrer-policy"] == "no-referrer"
+            assert response.headers["referrer-policy"] == "same-origin"
 
 
 class TestClinicContent:

@@ -280,7 +280,7 @@ def check_headers(response: httpx.Response, *, tls: bool = False) -> None:
     assert "script-src" in policy
     assert "form-action" in policy
     assert headers["x-content-type-options"] == "nosniff"
-    assert headers["referrer-policy"] == "no-referrer"
+    assert headers["referrer-policy"] == "same-origin"
     assert headers["x-frame-options"] == "DENY"
     assert ("strict-transport-security" in headers) == tls
 
