@@ -71,9 +71,29 @@ class TestInputProblems:
         assert got[1]["input_problems"][0].startswith("bp_systolic: expected a number")
         assert got[1]["disposition"] is None
         assert got[2]["input_problems"][0].startswith(
-            "heart_conditions: expected one of"
+            "heart_conditions: expected at most 11 codes from high_bp"
         )
         assert got[2]["rule_ids"] is None
+
+    def test_repeated_codes(self, content: Content) -> None:
+        """A code given twice still counts once; more items than codes is a problem.
+
+        The Polars engine counts each list's codes in a few bits per code, enough for
+        a list as long as the number of codes: this checks both sides of that edge.
+        """
+        codes = [str(c) for c in fact_columns(content)["heart_conditions"].spec.codes]
+        data = rows(content, 4, seed=2)
+        data[0]["heart_conditions"] = ["high_bp", "high_bp"]
+        data[1]["heart_conditions"] = ["high_bp"]
+        data[2]["heart_conditions"] = ["coronary"] * len(codes)
+        data[3]["heart_conditions"] = ["coronary"] * (len(codes) + 1)
+        got = screened(content, data)
+        for row, result in zip(data[:3], got, strict=False):
+            assert result["input_problems"] == []
+            assert outcome(result) == reference(content, row)
+        assert "cardiovascular" in got[2]["domains"]
+        assert got[3]["input_problems"][0].startswith("heart_conditions: expected")
+        assert got[3]["disposition"] is None
 
 
 def test_frame_types(content: Content) -> None:

@@ -46,8 +46,14 @@ class Backend(Protocol[E]):
     def list_has_other(self, a: E, values: Sequence[str]) -> E:
         """A list column holds an element outside ``values``."""
 
+    def list_len(self, a: E) -> E:
+        """How many elements a list has; null for a null list."""
+
     def is_null(self, a: E) -> E:
         """True where ``a`` is null (never null)."""
+
+    def is_true(self, a: E) -> E:
+        """True where ``a`` is true, false where it is false or null (never null)."""
 
     def when(self, branches: Sequence[tuple[E, E]], otherwise: E) -> E:
         """The first branch whose condition is true; otherwise ``otherwise``."""
@@ -63,9 +69,6 @@ class Backend(Protocol[E]):
 
     def least(self, items: Sequence[E]) -> E:
         """The smallest non-null value."""
-
-    def strings(self, items: Sequence[E]) -> E:
-        """A list of the non-null strings among ``items``."""
 
     def labels(self, items: Sequence[tuple[str, E]]) -> E:
         """The labels whose condition is true, as a list, in order."""

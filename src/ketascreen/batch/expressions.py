@@ -171,10 +171,6 @@ def _fold(fn: Any, items: Sequence[E]) -> E:
     return out
 
 
-def _is_true(b: Backend[E], e: E) -> E:
-    return b.when([(e, b.lit(True))], b.lit(False))
-
-
 def _all_null(b: Backend[E], nodes: Sequence[E]) -> E:
     return _fold(b.and_, [b.is_null(n) for n in nodes])
 
@@ -246,16 +242,19 @@ def _score(
         total = b.when(
             [
                 (b.not_(b.coalesce(gate, b.lit(True))), _gate_value(b, cs)),
-                (_is_true(b, gate), total),
+                (b.is_true(gate), total),
             ],
             b.null("float"),
         )
+    # The computed total is its own column: the bands below read it many times.
+    raw = f"_raw_{cs.fact}"
+    computed = b.col(raw)
     band = b.when(
         [
             (
                 b.and_(
-                    b.compare("gte", total, band.minimum),
-                    b.compare("lte", total, band.maximum),
+                    b.compare("gte", computed, band.minimum),
+                    b.compare("lte", computed, band.maximum),
                 ),
                 b.lit(band.label),
             )
@@ -265,7 +264,8 @@ def _score(
     )
     supplied_band = _supplied(b, cs.band_fact, "str", present)
     return [
-        (cs.fact, b.coalesce(total, _supplied(b, cs.fact, "float", present))),
+        (raw, total),
+        (cs.fact, b.coalesce(computed, _supplied(b, cs.fact, "float", present))),
         (cs.band_fact, b.coalesce(band, supplied_band)),
     ]
 
@@ -293,26 +293,37 @@ def outcome_exprs(b: Backend[E], content: Content) -> Outcome[E]:
     rules = []
     for cr in content.rules:
         expr, paths = compiler.tree(cr.rule.when)
-        rules.append((cr, _is_true(b, expr), b.is_null(expr), paths))
+        rules.append((cr, b.is_true(expr), b.is_null(expr), paths))
     clinic = {i.id for i in content.form.items.values() if i.audience == "clinic"}
     mattered: dict[str, list[E]] = {}
-    fired_sev: list[E] = []
     domain_rules: dict[str, list[tuple[Any, E, E, list[Path[E]]]]] = {}
     for cr, fired, unknown, paths in rules:
-        fired_sev.append(b.when([(fired, b.lit(cr.severity))], b.lit(0)))
         domain_rules.setdefault(cr.rule.domain, []).append((cr, fired, unknown, paths))
         if cr.rule.level != Level.info:
             for p in paths:
                 mattered.setdefault(p.fact, []).append(_all_null(b, p.nodes))
-    incomplete = {
-        d: _incomplete(b, content, members, clinic)
-        for d, members in domain_rules.items()
-    }
-    # Severities as columns of their own (each is read several times below).
-    last = [(f"_inc_{i}", expr) for i, expr in enumerate(incomplete.values())]
-    last.append(("_severity", b.greatest([*fired_sev, *incomplete.values()])))
-    stages = [*compiler.stages, last]
-    incomplete = {d: b.col(f"_inc_{i}") for i, d in enumerate(incomplete)}
+    # Per domain, as columns of their own (each is read several times): the most
+    # severe fired finding, then the incomplete finding's severity; then the most
+    # severe of all.
+    tops = [
+        (
+            f"_top_{i}",
+            b.greatest(
+                [b.when([(f, b.lit(cr.severity))], b.lit(0)) for cr, f, _, _ in members]
+            ),
+        )
+        for i, members in enumerate(domain_rules.values())
+    ]
+    incs = [
+        (
+            f"_inc_{i}",
+            _incomplete(b, content, members, b.col(f"_top_{i}"), clinic),
+        )
+        for i, members in enumerate(domain_rules.values())
+    ]
+    worst = b.greatest([b.col(name) for name, _ in [*tops, *incs]])
+    stages = [*compiler.stages, tops, incs, [("_severity", worst)]]
+    incomplete = {d: b.col(f"_inc_{i}") for i, d in enumerate(domain_rules)}
     severity = b.col("_severity")
     flagged = [
         (
@@ -355,12 +366,13 @@ def _incomplete(
     b: Backend[E],
     content: Content,
     members: list[tuple[Any, E, E, list[Path[E]]]],
+    top: E,
     clinic: set[str],
 ) -> E:
-    """The severity of a domain's incomplete finding (0 when there is none)."""
-    top = b.greatest(
-        [b.when([(f, b.lit(cr.severity))], b.lit(0)) for cr, f, _, _ in members]
-    )
+    """The severity of a domain's incomplete finding (0 when there is none).
+
+    ``top`` is the severity of the domain's most severe fired finding (0 if none).
+    """
     candidates = []
     for cr, _, unknown, paths in members:
         person = [_all_null(b, p.nodes) for p in paths if p.fact not in clinic]
@@ -386,19 +398,19 @@ def problem_expr(b: Backend[E], columns: Mapping[str, Column]) -> E:
     for name, column in columns.items():
         bad = _bad_value(b, column)
         if bad is not None:
-            message = f"{name}: {_expected(column)}"
-            checks.append(b.when([(bad, b.lit(message))], b.null("str")))
-    return b.strings(checks)
+            checks.append((f"{name}: {_expected(column)}", bad))
+    return b.labels(checks)
 
 
 def _bad_value(b: Backend[E], column: Column) -> E | None:
     spec, value = column.spec, b.col(column.fact)
     if column.dtype == "list[str]":
-        return (
-            b.list_has_other(value, [str(c) for c in spec.codes])
-            if spec.codes
-            else None
-        )
+        if not spec.codes:
+            return None
+        # More elements than there are codes: some repeat (the Polars engine's
+        # code counts are only wide enough for as many as there are codes).
+        too_long = b.compare("gt", b.list_len(value), len(spec.codes))
+        return b.or_(b.list_has_other(value, [str(c) for c in spec.codes]), too_long)
     if spec.codes and column.dtype != "bool":
         return b.not_(b.is_in(value, list(spec.codes)))
     tests = []
@@ -411,6 +423,9 @@ def _bad_value(b: Backend[E], column: Column) -> E | None:
 
 def _expected(column: Column) -> str:
     spec = column.spec
+    if spec.codes and column.dtype == "list[str]":
+        codes = ", ".join(map(str, spec.codes))
+        return f"expected at most {len(spec.codes)} codes from {codes}"
     if spec.codes:
         return "expected one of " + ", ".join(map(str, spec.codes))
     return (

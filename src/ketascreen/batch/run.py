@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-import shutil
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import polars as pl
 
 from ketascreen.batch.expressions import problem_expr
-from ketascreen.batch.polars_backend import PolarsBackend, screen_frame
+from ketascreen.batch.polars_backend import backend_for, screen_frame
 from ketascreen.batch.schema import PERSON, fact_columns
 from ketascreen.batch.table import (
     BatchInputError,
+    frames_source,
     read_facts,
     write_table,
     written_atomically,
@@ -46,9 +47,8 @@ def screen_polars(frame: pl.LazyFrame, content: Content) -> pl.LazyFrame:
     """
     columns = fact_columns(content)
     names = frame.collect_schema().names()
-    problems = problem_expr(
-        PolarsBackend(), {n: c for n, c in columns.items() if n in names}
-    )
+    backend, frame = backend_for(frame, columns)
+    problems = problem_expr(backend, {n: c for n, c in columns.items() if n in names})
     if "_unreadable" in names:
         problems = pl.concat_list(pl.col("_unreadable"), problems)
     frame = frame.with_columns(problems.alias("input_problems"))
@@ -57,6 +57,7 @@ def screen_polars(frame: pl.LazyFrame, content: Content) -> pl.LazyFrame:
         content,
         columns,
         keep=["input_problems"],
+        backend=backend,
     )
     clean = pl.col("input_problems").list.len() == 0
     return screened.with_columns(
@@ -98,22 +99,53 @@ def run_batch(
     total = frame.select(pl.len()).collect().item()
     if total == 0:  # a bulk export with no Patient (tables are checked on reading)
         raise BatchInputError([Problem(str(source), "no people to screen")])
-    parts = target.with_name(f".{target.name}.parts")
-    shutil.rmtree(parts, ignore_errors=True)
-    parts.mkdir(parents=True)
-    try:
-        for index, offset in enumerate(range(0, total, chunk_rows)):
-            chunk = screen_polars(frame.slice(offset, chunk_rows), content)
-            chunk.sink_parquet(parts / f"{index:06d}.parquet")
+    tally = _Tally()
+
+    def screened() -> Iterator[pl.DataFrame]:
+        for offset in range(0, total, chunk_rows):
+            chunk = screen_polars(frame.slice(offset, chunk_rows), content).collect()
+            tally.add(chunk)
+            yield chunk
             if progress:
                 progress(min(offset + chunk_rows, total), total)
-        result = pl.scan_parquet(parts / "*.parquet")
-        with written_atomically(target) as tmp:
-            write_table(result, tmp, csv=target.suffix.lower() == ".csv")
-        summary = summarise(pl.scan_parquet(parts / "*.parquet"))
-        return replace(summary, not_used=not_used)
-    finally:
-        shutil.rmtree(parts, ignore_errors=True)
+
+    schema = screen_polars(frame.slice(0, 0), content).collect_schema()
+    with written_atomically(target) as tmp:
+        write_table(
+            frames_source(screened(), schema), tmp, csv=target.suffix.lower() == ".csv"
+        )
+    return replace(tally.summary(), not_used=not_used)
+
+
+class _Tally:
+    """The summary's counts, added up chunk by chunk as the result is written."""
+
+    def __init__(self) -> None:
+        self.people = 0
+        self.problems = 0
+        self.counts: dict[str, Counter[str]] = {
+            name: Counter() for name in ("disposition", "domains", "unknown_facts")
+        }
+
+    def add(self, chunk: pl.DataFrame) -> None:
+        """Count one chunk of results."""
+        part = summarise(chunk.lazy())
+        self.people += part.people
+        self.problems += part.input_problems
+        self.counts["disposition"].update(part.dispositions)
+        self.counts["domains"].update(part.domains)
+        self.counts["unknown_facts"].update(part.unknown_facts)
+
+    def summary(self) -> Summary:
+        """The summary so far, most frequent first."""
+        ordered = {name: dict(c.most_common()) for name, c in self.counts.items()}
+        return Summary(
+            people=self.people,
+            dispositions=ordered["disposition"],
+            domains=ordered["domains"],
+            unknown_facts=ordered["unknown_facts"],
+            input_problems=self.problems,
+        )
 
 
 def summarise(result: pl.LazyFrame) -> Summary:

@@ -112,9 +112,17 @@ class SparkBackend:
         other = F.size(F.array_except(F.array_compact(a), allowed)) > 0
         return F.when(a.isNull(), self.null("bool")).otherwise(other)
 
+    def list_len(self, a: SparkColumn) -> SparkColumn:
+        """How many elements a list has; null for a null list."""
+        return F.when(a.isNotNull(), F.size(a))
+
     def is_null(self, a: SparkColumn) -> SparkColumn:
         """True where ``a`` is null (never null)."""
         return a.isNull()
+
+    def is_true(self, a: SparkColumn) -> SparkColumn:
+        """True where true; null counts as false."""
+        return F.coalesce(a, F.lit(False))
 
     def when(
         self,
@@ -146,19 +154,12 @@ class SparkBackend:
         """The smallest non-null value."""
         return items[0] if len(items) == 1 else F.least(*items)
 
-    def strings(self, items: Sequence[SparkColumn]) -> SparkColumn:
-        """A list of the non-null strings among ``items``."""
-        if not items:
-            return F.array().cast(DTYPES["list[str]"])
-        return F.array_compact(F.array(*[i.cast("string") for i in items]))
-
     def labels(self, items: Sequence[tuple[str, SparkColumn]]) -> SparkColumn:
         """The labels whose condition is true, as an array, in order."""
-        return self.strings(
-            [
-                self.when([(cond, self.lit(label))], self.null("str"))
-                for label, cond in items
-            ]
+        if not items:
+            return F.array().cast(DTYPES["list[str]"])
+        return F.array_compact(
+            F.array(*[F.when(cond, F.lit(label)) for label, cond in items])
         )
 
     def round2(self, a: SparkColumn) -> SparkColumn:

@@ -177,9 +177,10 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 import polars as pl
-from polars.io.plugins import register_io_source
+from polars._typing import PolarsDataType
 
 from ketascreen.batch.schema import PERSON, Column, fact_columns
+from ketascreen.batch.table import frames_source, write_table
 from ketascreen.instruments.model import scoped_values
 from ketascreen.instruments.scoring import CompiledScore
 from ketascreen.logic.schema import (
@@ -198,8 +199,6 @@ PROFILES: tuple[Profile, ...] = ("general", "referred")
 Arr = npt.NDArray[Any]
 Code = str | int
 Prob = float | Arr
-LIST_SEPARATOR = "|"
-"""How CSV output joins a list column's codes."""
 
 
 @dataclass(frozen=True)
@@ -1175,21 +1174,16 @@ def _sink(
     suffix: str,
 ) -> None:
     """Stream frames into one Parquet or CSV file."""
-
-    def source(
-        with_columns: list[str] | None,
-        predicate: pl.Expr | None,
-        _n_rows: int | None,
-        _batch_size: int | None,
-    ) -> Iterator[pl.DataFrame]:
-        for frame in frames:
-            frame = frame if predicate is None else frame.filter(predicate)
-            yield frame if with_columns is None else frame.select(with_columns)
-
-    lazy = register_io_source(source, schema=cols)
+    lazy = frames_source(frames, cols)
     if suffix == ".parquet":
-        # zstd level 1: files about as small as the default level, written faster
-        lazy.sink_parquet(target, compression_level=1)
-        return
-    lists = [name for name, dtype in cols.items() if isinstance(dtype, pl.List)]
-    lazy.with_columns(pl.col(lists).list.join(LIST_SEPARATOR)).sink_csv(target)
+        # Codes as categorical (dictionary) columns: read and compared faster than
+        # plain strings (``read_facts`` keeps them so).
+        coded: dict[Any, PolarsDataType] = {
+            name: pl.List(pl.Categorical())
+            if isinstance(dtype, pl.List)
+            else pl.Categorical()
+            for name, dtype in cols.items()
+            if name != PERSON and (dtype == pl.String or isinstance(dtype, pl.List))
+        }
+        lazy = lazy.cast(coded)
+    write_table(lazy, target, csv=suffix == ".csv")

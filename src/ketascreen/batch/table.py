@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from difflib import get_close_matches
 from pathlib import Path
 
 import polars as pl
+from polars._typing import PolarsDataType
+from polars.io.plugins import register_io_source
 
 from ketascreen.batch.polars_backend import DTYPES
 from ketascreen.batch.schema import PERSON, Column
@@ -51,12 +53,30 @@ def read_facts(path: Path, columns: dict[str, Column]) -> pl.LazyFrame:
         return _typed_csv(frame, columns)
     _check_types(path, schema, columns)
     return frame.with_columns(
-        [
-            pl.col(n).cast(DTYPES[columns[n].dtype])
-            for n in schema.names()
-            if n in columns
-        ]
+        [_typed(n, dtype, columns[n]) for n, dtype in schema.items() if n in columns]
     )
+
+
+def _typed(name: str, dtype: pl.DataType, column: Column) -> pl.Expr:
+    """A column in its engine type.
+
+    Coded answers stored as categorical (dictionary) columns stay categorical:
+    comparing and looking up their codes is then several times faster than on
+    plain strings (``ketascreen synth`` writes them so). Computed instrument facts
+    are always plain, as the engine's own scores are.
+    """
+    if column.required and _categorical(dtype):
+        wanted: pl.DataType = pl.Categorical()
+        return pl.col(name).cast(
+            pl.List(wanted) if column.dtype == "list[str]" else wanted
+        )
+    return pl.col(name).cast(DTYPES[column.dtype])
+
+
+def _categorical(dtype: PolarsDataType) -> bool:
+    """Categorical or Enum, or a list of either."""
+    inner = dtype.inner if isinstance(dtype, pl.List) else dtype
+    return isinstance(inner, pl.Categorical | pl.Enum)
 
 
 def _scan(path: Path) -> pl.LazyFrame:
@@ -108,7 +128,11 @@ def _compatible(dtype: pl.DataType, wanted: str) -> bool:
     if wanted in _NUMERIC:
         return dtype.is_numeric()
     if wanted == "list[str]":
-        return isinstance(dtype, pl.List) and dtype.inner in (pl.String, pl.Null)
+        return isinstance(dtype, pl.List) and (
+            dtype.inner in (pl.String, pl.Null) or _categorical(dtype.inner)
+        )
+    if wanted == "str" and _categorical(dtype):
+        return True
     return dtype == DTYPES[wanted]
 
 
@@ -167,11 +191,37 @@ def written_atomically(path: Path) -> Iterator[Path]:
             tmp.unlink()
 
 
+def frames_source(
+    frames: Iterator[pl.DataFrame], schema: Mapping[str, pl.DataType]
+) -> pl.LazyFrame:
+    """A lazy frame over frames made one at a time, for a single streaming sink.
+
+    Args:
+        frames: the frames, each with ``schema``; consumed once.
+        schema: their columns and types.
+    """
+
+    def source(
+        with_columns: list[str] | None,
+        predicate: pl.Expr | None,
+        _n_rows: int | None,
+        _batch_size: int | None,
+    ) -> Iterator[pl.DataFrame]:
+        for frame in frames:
+            frame = frame if predicate is None else frame.filter(predicate)
+            yield frame if with_columns is None else frame.select(with_columns)
+
+    return register_io_source(source, schema=dict(schema))
+
+
 def write_table(frame: pl.LazyFrame, path: Path, *, csv: bool) -> None:
-    """Write a result table: Parquet, or CSV with lists joined by ``|``."""
+    """Write a table, streaming: Parquet, or CSV with lists joined by ``|``.
+
+    Parquet is zstd level 1: about as small as the default level, written faster.
+    """
     if csv:
         lists = [n for n, t in frame.collect_schema().items() if isinstance(t, pl.List)]
         frame = frame.with_columns([pl.col(n).list.join(LIST_SEPARATOR) for n in lists])
         frame.sink_csv(path)
     else:
-        frame.sink_parquet(path)
+        frame.sink_parquet(path, compression_level=1)
