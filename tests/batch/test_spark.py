@@ -290,13 +290,30 @@ class TestInputProblems:
         )
         spark_backend_ = spark_backend.SparkBackend()
         df = spark_frame(spark, columns, rows).select(
-            spark_backend_.col(PERSON),
-            problem_expr(spark_backend_, columns).alias("p"),
+            spark_backend.column(spark_backend_.col(PERSON)),
+            spark_backend.column(problem_expr(spark_backend_, columns)).alias("p"),
         )
         expected = {r[PERSON]: r["p"] for r in polars.collect().iter_rows(named=True)}
         assert {r[PERSON]: r["p"] for r in df.collect()} == expected
         flagged = {p for p, problems in expected.items() if problems}
         assert flagged == {r[PERSON] for r in rows if r[PERSON].startswith("bad_")}
+
+
+class TestLiterals:
+    """Values reach Spark SQL exactly (the backend writes expressions as text)."""
+
+    def test_values_round_trip(self, spark: SparkSession) -> None:
+        """Quotes, backslashes, unicode, exact doubles, big ints and booleans."""
+        values = ["it's", "back\\slash", "a\\'b", "épreuve", 0.1, 1e-05, 2.675]
+        values += [2**40, -3, True, False]
+        row = (
+            spark.range(1)
+            .select(*[spark_backend.column(spark_backend.literal(v)) for v in values])
+            .first()
+        )
+        assert row is not None
+        assert list(row) == values
+        assert [type(v) for v in row] == [type(v) for v in values]
 
 
 class TestRound:
@@ -307,7 +324,12 @@ class TestRound:
         means = [total / 28 for total in range(0, 2801, 10)]
         backend = spark_backend.SparkBackend()
         df = spark.createDataFrame([(m,) for m in means], "x double")
-        rounded = [r[0] for r in df.select(backend.round2(backend.col("x"))).collect()]
+        rounded = [
+            r[0]
+            for r in df.select(
+                spark_backend.column(backend.round2(backend.col("x")))
+            ).collect()
+        ]
         polars = pl.Series(means).round(2).to_list()
         assert rounded == polars == [round(m, 2) for m in means]
 
@@ -315,7 +337,9 @@ class TestRound:
         """The documented difference: 2.675 (binary 2.67499…) is 2.68 in Spark."""
         backend = spark_backend.SparkBackend()
         df = spark.createDataFrame([(2.675,)], "x double")
-        value = df.select(backend.round2(backend.col("x"))).first()
+        value = df.select(
+            spark_backend.column(backend.round2(backend.col("x")))
+        ).first()
         assert value is not None
         assert (value[0], round(2.675, 2)) == (2.68, 2.67)
 

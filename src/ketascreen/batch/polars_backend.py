@@ -174,7 +174,7 @@ class PolarsBackend:
         return pl.min_horizontal(list(items))
 
     def labels(self, items: Sequence[tuple[str, pl.Expr]]) -> pl.Expr:
-        """The labels whose condition is true, as a list (in order).
+        """The labels whose condition is true, as a list (in order) of an Enum.
 
         Polars builds lists slowly from many conditional parts, so the conditions
         are taken eight at a time as the bits of a small number, each number looked
@@ -204,7 +204,10 @@ class PolarsBackend:
                 mask.replace_strict(range(len(table)), table, return_dtype=pl.String)
             )
         # "" splits to [""] and "\x1fa" to ["", "a"]: the first element always goes.
-        return pl.concat_str(parts).str.split(_SEP).list.slice(1)
+        # As an Enum of the labels: a result file then holds each label once (a
+        # Parquet dictionary), and is written several times faster than strings.
+        enum = pl.Enum(list(dict.fromkeys(label for label, _ in items)))
+        return pl.concat_str(parts).str.split(_SEP).list.slice(1).cast(pl.List(enum))
 
     def round2(self, a: pl.Expr) -> pl.Expr:
         """Rounded to 2 decimals."""

@@ -48,7 +48,9 @@ def screen_polars(frame: pl.LazyFrame, content: Content) -> pl.LazyFrame:
     columns = fact_columns(content)
     names = frame.collect_schema().names()
     backend, frame = backend_for(frame, columns)
-    problems = problem_expr(backend, {n: c for n, c in columns.items() if n in names})
+    problems = problem_expr(
+        backend, {n: c for n, c in columns.items() if n in names}
+    ).cast(pl.List(pl.String))
     if "_unreadable" in names:
         problems = pl.concat_list(pl.col("_unreadable"), problems)
     frame = frame.with_columns(problems.alias("input_problems"))
@@ -191,7 +193,12 @@ def run_spark(
     from pyspark.sql import functions as F
 
     from ketascreen.batch.spark_backend import DTYPES as SPARK_TYPES
-    from ketascreen.batch.spark_backend import SparkBackend, local_session, quoted
+    from ketascreen.batch.spark_backend import (
+        SparkBackend,
+        column,
+        local_session,
+        quoted,
+    )
     from ketascreen.batch.spark_backend import screen_frame as spark_screen
 
     if source.suffix.lower() == ".csv" or target.suffix.lower() == ".csv":
@@ -219,7 +226,7 @@ def run_spark(
     problems = problem_expr(
         SparkBackend(), {n: c for n, c in columns.items() if n in present}
     )
-    frame = frame.withColumn("input_problems", problems)
+    frame = frame.withColumn("input_problems", column(problems))
     screened = spark_screen(frame, content, columns, keep=["input_problems"])
     clean = F.size(F.col("input_problems")) == 0
     screened = screened.select(

@@ -40,14 +40,7 @@ DTYPES: dict[str, str] = {
     "bool": "boolean",
     "list[str]": "array<string>",
 }
-_OPS = {
-    "eq": "__eq__",
-    "ne": "__ne__",
-    "gte": "__ge__",
-    "gt": "__gt__",
-    "lte": "__le__",
-    "lt": "__lt__",
-}
+_OPS = {"eq": "=", "ne": "!=", "gte": ">=", "gt": ">", "lte": "<=", "lt": "<"}
 
 
 def quoted(name: str) -> str:
@@ -62,113 +55,143 @@ def quoted(name: str) -> str:
     return "`" + name.replace("`", "``") + "`"
 
 
+class Sql(str):
+    """A Spark SQL expression, as text (a plain ``str`` is a value, never SQL)."""
+
+    __slots__ = ()
+
+
+def column(sql: Sql) -> SparkColumn:
+    """The Spark column for an expression (parsed once, in the JVM)."""
+    return F.expr(sql)
+
+
+def literal(value: Any) -> Sql:
+    """A Python value as a Spark SQL literal, or an expression as it is."""
+    if isinstance(value, Sql):
+        return value
+    if isinstance(value, bool):
+        return Sql("TRUE" if value else "FALSE")
+    if isinstance(value, int):
+        return Sql(f"{value}L")
+    if isinstance(value, float):
+        # repr round-trips exactly; the cast keeps it a double (1.5 alone is decimal)
+        return Sql(f"CAST('{value!r}' AS DOUBLE)")
+    if isinstance(value, str):
+        escaped = value.replace("\\", "\\\\").replace("'", "\\'")
+        return Sql(f"'{escaped}'")
+    raise TypeError(f"no Spark SQL literal for {value!r}")
+
+
 class SparkBackend:
-    """Column operations on ``pyspark.sql.Column`` (SQL null semantics)."""
+    """Column operations as Spark SQL text (SQL null semantics).
 
-    def col(self, name: str) -> SparkColumn:
+    Expressions are built as text and handed to Spark once per column: building
+    thousands of ``Column`` objects call by call through the JVM bridge took
+    longer than screening a million rows.
+    """
+
+    def col(self, name: str) -> Sql:
         """A column by name (dots are part of the name)."""
-        return F.col(quoted(name))
+        return Sql(quoted(name))
 
-    def lit(self, value: Any) -> SparkColumn:
+    def lit(self, value: Any) -> Sql:
         """A literal (str, int, float or bool)."""
-        return F.lit(value)
+        return literal(value)
 
-    def null(self, dtype: str) -> SparkColumn:
+    def null(self, dtype: str) -> Sql:
         """A typed null: bool, int, float, str or list[str]."""
-        return F.lit(None).cast(DTYPES[dtype])
+        return Sql(f"CAST(NULL AS {DTYPES[dtype]})")
 
-    def and_(self, a: SparkColumn, b: SparkColumn) -> SparkColumn:
+    def and_(self, a: Sql, b: Sql) -> Sql:
         """Kleene and (SQL ``AND``)."""
-        return a & b
+        return Sql(f"({a} AND {b})")
 
-    def or_(self, a: SparkColumn, b: SparkColumn) -> SparkColumn:
+    def or_(self, a: Sql, b: Sql) -> Sql:
         """Kleene or (SQL ``OR``)."""
-        return a | b
+        return Sql(f"({a} OR {b})")
 
-    def not_(self, a: SparkColumn) -> SparkColumn:
+    def not_(self, a: Sql) -> Sql:
         """Kleene not (SQL ``NOT``)."""
-        return ~a
+        return Sql(f"(NOT {a})")
 
-    def compare(self, op: str, a: SparkColumn, value: Any) -> SparkColumn:
+    def compare(self, op: str, a: Sql, value: Any) -> Sql:
         """``a op value``; null when ``a`` is null."""
-        result: SparkColumn = getattr(a, _OPS[op])(value)
-        return result
+        return Sql(f"({a} {_OPS[op]} {literal(value)})")
 
-    def is_in(self, a: SparkColumn, values: Sequence[Any]) -> SparkColumn:
+    def is_in(self, a: Sql, values: Sequence[Any]) -> Sql:
         """Membership; null stays null (also for an empty ``values``)."""
-        return F.when(a.isNull(), self.null("bool")).otherwise(a.isin(list(values)))
+        if not values:
+            return Sql(f"(CASE WHEN {a} IS NULL THEN NULL ELSE FALSE END)")
+        return Sql(f"({a} IN ({', '.join(literal(v) for v in values)}))")
 
-    def contains(self, a: SparkColumn, value: str) -> SparkColumn:
+    def contains(self, a: Sql, value: str) -> Sql:
         """A list column holds ``value``; null when the list is null."""
-        return F.array_contains(a, value)
+        return Sql(f"array_contains({a}, {literal(value)})")
 
-    def list_has_other(self, a: SparkColumn, values: Sequence[str]) -> SparkColumn:
+    def list_has_other(self, a: Sql, values: Sequence[str]) -> Sql:
         """A list column holds an element outside ``values`` (null elements aside).
 
         Null when the list is null. Null elements are dropped first, as Polars'
         ``list.any`` skips them (Spark's ``exists`` would give null instead).
         """
-        allowed = F.array(*[F.lit(v) for v in values]).cast(DTYPES["list[str]"])
-        other = F.size(F.array_except(F.array_compact(a), allowed)) > 0
-        return F.when(a.isNull(), self.null("bool")).otherwise(other)
+        allowed = (
+            f"CAST(array({', '.join(literal(v) for v in values)}) AS array<string>)"
+        )
+        other = f"size(array_except(array_compact({a}), {allowed})) > 0"
+        return Sql(f"(CASE WHEN {a} IS NULL THEN NULL ELSE {other} END)")
 
-    def list_len(self, a: SparkColumn) -> SparkColumn:
+    def list_len(self, a: Sql) -> Sql:
         """How many elements a list has; null for a null list."""
-        return F.when(a.isNotNull(), F.size(a))
+        return Sql(f"(CASE WHEN {a} IS NOT NULL THEN size({a}) END)")
 
-    def is_null(self, a: SparkColumn) -> SparkColumn:
+    def is_null(self, a: Sql) -> Sql:
         """True where ``a`` is null (never null)."""
-        return a.isNull()
+        return Sql(f"({a} IS NULL)")
 
-    def is_true(self, a: SparkColumn) -> SparkColumn:
+    def is_true(self, a: Sql) -> Sql:
         """True where true; null counts as false."""
-        return F.coalesce(a, F.lit(False))
+        return Sql(f"coalesce({a}, FALSE)")
 
-    def when(
-        self,
-        branches: Sequence[tuple[SparkColumn, SparkColumn]],
-        otherwise: SparkColumn,
-    ) -> SparkColumn:
+    def when(self, branches: Sequence[tuple[Sql, Sql]], otherwise: Sql) -> Sql:
         """The first branch whose condition is true; otherwise ``otherwise``."""
         if not branches:
             return otherwise
-        (cond, value), *rest = branches
-        out = F.when(cond, value)
-        for cond, value in rest:
-            out = out.when(cond, value)
-        return out.otherwise(otherwise)
+        cases = " ".join(f"WHEN {cond} THEN {value}" for cond, value in branches)
+        return Sql(f"(CASE {cases} ELSE {otherwise} END)")
 
-    def add(self, a: SparkColumn, b: SparkColumn) -> SparkColumn:
+    def add(self, a: Sql, b: Sql) -> Sql:
         """Numeric sum (null if either is null)."""
-        return a + b
+        return Sql(f"({a} + {b})")
 
-    def coalesce(self, a: SparkColumn, b: SparkColumn) -> SparkColumn:
+    def coalesce(self, a: Sql, b: Sql) -> Sql:
         """``a``, or ``b`` where ``a`` is null."""
-        return F.coalesce(a, b)
+        return Sql(f"coalesce({a}, {b})")
 
-    def greatest(self, items: Sequence[SparkColumn]) -> SparkColumn:
+    def greatest(self, items: Sequence[Sql]) -> Sql:
         """The largest non-null value."""
-        return items[0] if len(items) == 1 else F.greatest(*items)
+        return items[0] if len(items) == 1 else Sql(f"greatest({', '.join(items)})")
 
-    def least(self, items: Sequence[SparkColumn]) -> SparkColumn:
+    def least(self, items: Sequence[Sql]) -> Sql:
         """The smallest non-null value."""
-        return items[0] if len(items) == 1 else F.least(*items)
+        return items[0] if len(items) == 1 else Sql(f"least({', '.join(items)})")
 
-    def labels(self, items: Sequence[tuple[str, SparkColumn]]) -> SparkColumn:
+    def labels(self, items: Sequence[tuple[str, Sql]]) -> Sql:
         """The labels whose condition is true, as an array, in order."""
         if not items:
-            return F.array().cast(DTYPES["list[str]"])
-        return F.array_compact(
-            F.array(*[F.when(cond, F.lit(label)) for label, cond in items])
+            return Sql("CAST(array() AS array<string>)")
+        parts = ", ".join(
+            f"CASE WHEN {cond} THEN {literal(label)} END" for label, cond in items
         )
+        return Sql(f"array_compact(array({parts}))")
 
-    def round2(self, a: SparkColumn) -> SparkColumn:
+    def round2(self, a: Sql) -> Sql:
         """Rounded to 2 decimals, half up on the decimal form (module docstring)."""
-        return F.round(a, 2)
+        return Sql(f"round({a}, 2)")
 
-    def div(self, a: SparkColumn, n: float) -> SparkColumn:
+    def div(self, a: Sql, n: float) -> Sql:
         """``a / n``."""
-        return a / n
+        return Sql(f"({a} / {literal(float(n))})")
 
 
 def screen_frame(
@@ -192,11 +215,11 @@ def screen_frame(
     backend = SparkBackend()
     stages, outputs = plan(backend, content, columns, set(df.columns))
     for stage in stages:
-        df = df.withColumns(dict(stage))
+        df = df.withColumns({name: column(sql) for name, sql in stage})
     return df.select(
-        backend.col(PERSON),
-        *[expr.alias(name) for name, expr in outputs.items()],
-        *[backend.col(name) for name in keep],
+        column(backend.col(PERSON)),
+        *[column(sql).alias(name) for name, sql in outputs.items()],
+        *[column(backend.col(name)) for name in keep],
     )
 
 

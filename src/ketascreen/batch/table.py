@@ -221,7 +221,12 @@ def write_table(frame: pl.LazyFrame, path: Path, *, csv: bool) -> None:
     """
     if csv:
         lists = [n for n, t in frame.collect_schema().items() if isinstance(t, pl.List)]
-        frame = frame.with_columns([pl.col(n).list.join(LIST_SEPARATOR) for n in lists])
+        frame = frame.with_columns(
+            [
+                pl.col(n).cast(pl.List(pl.String)).list.join(LIST_SEPARATOR)
+                for n in lists
+            ]
+        )
         frame.sink_csv(path)
     else:
         frame.sink_parquet(path, compression_level=1)
