@@ -18,8 +18,9 @@ def create() -> FastAPI:
     app = create_app()
 
     @app.post("/api/v1/echo")
-    def echo(body: dict[str, Any]) -> dict[str, Any]:
-        """Return the JSON body unchanged: HTTP and JSON only."""
+    async def echo(body: dict[str, Any]) -> dict[str, Any]:
+        """Return the JSON body unchanged: HTTP and JSON only (a coroutine, like the
+        screening route, so neither pays for a trip to a worker thread)."""
         return body
 
     return app

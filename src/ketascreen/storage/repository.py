@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, func, insert, select
+from sqlalchemy import Engine, bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import sessionmaker
 
@@ -36,6 +36,18 @@ class Prepared:
 
 #: A resume link stops working after this long without changes.
 DRAFT_LIFETIME = timedelta(days=30)
+
+# Draft statements are built once: every questionnaire page reads a draft and every
+# answered page writes one, and building a statement costs more than running it.
+_NEW_DRAFT = insert(DraftRow)
+_DRAFT_BY_TOKEN = select(
+    DraftRow.id, DraftRow.answers, DraftRow.updated_at, DraftRow.screening_id
+).where(DraftRow.token_hash == bindparam("token_hash"))
+_SAVE_DRAFT = (
+    update(DraftRow)
+    .where(DraftRow.id == bindparam("draft_id"))
+    .values(answers=bindparam("sealed"), updated_at=bindparam("now"))
+)
 
 
 @dataclass(frozen=True)
@@ -248,44 +260,50 @@ class Repository:
         token = secrets.token_urlsafe(24)
         now = datetime.now(UTC)
         draft_id = str(uuid.uuid4())
-        with self.sessions.begin() as session:
-            session.add(
-                DraftRow(
-                    id=draft_id,
-                    token_hash=links.digest(token),
-                    created_at=now,
-                    updated_at=now,
-                    answers=self.vault.seal({}, draft_id.encode()),
-                    screening_id=None,
-                )
-            )
+        row = {
+            "id": draft_id,
+            "token_hash": links.digest(token),
+            "created_at": now,
+            "updated_at": now,
+            "answers": self.vault.seal({}, draft_id.encode()),
+            "screening_id": None,
+        }
+        with self.engine.begin() as conn:
+            conn.execute(_NEW_DRAFT, row)
         return token
 
     def draft(self, token: str) -> Draft | None:
         """The draft for a resume token, or None if there is none."""
-        with self.sessions() as session:
-            row = session.scalars(
-                select(DraftRow).where(DraftRow.token_hash == links.digest(token))
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                _DRAFT_BY_TOKEN, {"token_hash": links.digest(token)}
             ).first()
-            if row is None:
-                return None
-            answers = self.vault.open(row.answers, row.id.encode())
-            updated = (
-                row.updated_at
-                if row.updated_at.tzinfo
-                else row.updated_at.replace(tzinfo=UTC)
-            )
-            expired = datetime.now(UTC) - updated > self.draft_lifetime
-            return Draft(row.id, answers, row.screening_id, expired)
+        if row is None:
+            return None
+        draft_id, sealed, updated, screening_id = row
+        answers = self.vault.open(sealed, draft_id.encode())
+        if updated.tzinfo is None:
+            updated = updated.replace(tzinfo=UTC)
+        expired = datetime.now(UTC) - updated > self.draft_lifetime
+        return Draft(draft_id, answers, screening_id, expired)
 
     def save_draft(self, token: str, answers: dict[str, Any]) -> None:
-        """Replace a draft's answers (one transaction)."""
-        with self.sessions.begin() as session:
-            row = session.scalars(
-                select(DraftRow).where(DraftRow.token_hash == links.digest(token))
-            ).one()
-            row.answers = self.vault.seal(answers, row.id.encode())
-            row.updated_at = datetime.now(UTC)
+        """Replace a draft's answers (one transaction).
+
+        Raises:
+            LookupError: no draft has this token.
+        """
+        with self.engine.begin() as conn:
+            row = conn.execute(
+                _DRAFT_BY_TOKEN, {"token_hash": links.digest(token)}
+            ).first()
+            if row is None:
+                raise LookupError("no such draft")
+            sealed = self.vault.seal(answers, row.id.encode())
+            conn.execute(
+                _SAVE_DRAFT,
+                {"draft_id": row.id, "sealed": sealed, "now": datetime.now(UTC)},
+            )
 
     def submit_draft(self, token: str, result: ScreeningResult) -> StoredScreening:
         """Store the screening for a draft once; submitting again returns the same one.

@@ -100,14 +100,26 @@ def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def _entry(row: ScreeningRow) -> QueueEntry:
+#: What a queue entry needs: never the sealed answers, result or note themselves.
+_ENTRY_COLUMNS = (
+    ScreeningRow.id,
+    ScreeningRow.created_at,
+    ScreeningRow.disposition,
+    ScreeningRow.override_disposition,
+    ScreeningRow.status,
+    ScreeningRow.note.is_not(None).label("has_note"),
+)
+
+
+def _entry(row: Any) -> QueueEntry:
+    """A queue entry from a row of :data:`_ENTRY_COLUMNS`."""
     return QueueEntry(
         row.id,
         _aware(row.created_at),
         row.disposition,
         row.override_disposition or row.disposition,
         row.status,
-        row.note is not None,
+        bool(row.has_note),
     )
 
 
@@ -277,7 +289,7 @@ class StaffStore:
         limit: int = 500,
     ) -> list[QueueEntry]:
         """Screenings by severity (most severe first), then newest first; audited."""
-        query = select(ScreeningRow).order_by(
+        query = select(*_ENTRY_COLUMNS).order_by(
             ScreeningRow.severity.desc(), ScreeningRow.created_at.desc()
         )
         if disposition:
@@ -288,7 +300,7 @@ class StaffStore:
             prefix = search.strip().lower()  # % and _ are letters here, not wildcards
             query = query.where(ScreeningRow.id.startswith(prefix, autoescape=True))
         with self.sessions.begin() as session:
-            rows = list(session.scalars(query.limit(limit)))
+            rows = list(session.execute(query.limit(limit)))
             session.add(_audit(actor.email, "queue.view", "-", f"{len(rows)} rows"))
             return [_entry(r) for r in rows]
 
@@ -319,8 +331,8 @@ class StaffStore:
             if row.person_key:
                 history = [
                     _entry(r)
-                    for r in session.scalars(
-                        select(ScreeningRow)
+                    for r in session.execute(
+                        select(*_ENTRY_COLUMNS)
                         .where(ScreeningRow.person_key == row.person_key)
                         .where(ScreeningRow.id != row.id)
                         .order_by(ScreeningRow.created_at.desc())

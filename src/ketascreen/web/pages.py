@@ -46,24 +46,28 @@ def shown_items(section: FormSection, facts: Mapping[str, Any]) -> tuple[FormIte
     appears after that question is answered (no script needed).
     """
     on_page = {item.id for item in section.items}
-    shown = []
-    for item in section.items:
-        if item.show_if is None:
-            shown.append(item)
-            continue
-        outcome, leaves = item.show_if.explain(facts)
-        if outcome is True:
-            shown.append(item)
-        elif outcome is None:
-            waiting = {leaf.fact for leaf in leaves if leaf.value is None}
-            if not (waiting & on_page):
-                shown.append(item)
-    return tuple(shown)
+    return tuple(item for item in section.items if _shows(item, on_page, facts))
+
+
+def _shows(item: FormItem, on_page: set[str], facts: Mapping[str, Any]) -> bool:
+    if item.show_if is None:
+        return True
+    outcome = item.show_if(facts)
+    if outcome is not None:
+        return outcome
+    # Unknown: which facts it waits for (explaining costs more than evaluating).
+    _, leaves = item.show_if.explain(facts)
+    return not {leaf.fact for leaf in leaves if leaf.value is None} & on_page
 
 
 def visible_sections(content: Content, facts: Mapping[str, Any]) -> list[FormSection]:
     """Person pages that have at least one item to show."""
-    return [s for s in person_sections(content) if shown_items(s, facts)]
+    visible = []
+    for section in person_sections(content):
+        on_page = {item.id for item in section.items}
+        if any(_shows(item, on_page, facts) for item in section.items):
+            visible.append(section)
+    return visible
 
 
 def page_view(

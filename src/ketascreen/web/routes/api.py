@@ -10,6 +10,7 @@ from typing import Any
 from fastapi import APIRouter, Header, HTTPException, Request, Response, status
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic_core import to_json
 from starlette.concurrency import run_in_threadpool
 
 from ketascreen.domain.outcome import ScreeningResult
@@ -156,22 +157,42 @@ async def create_screening(
         )
         await state.writer.submit(prepared)  # returns once committed
         stored, token = prepared.stored, prepared.access_token
+    extra = {"note": stored.note["report"]} if stored.note is not None else {}
+    return Response(
+        screening_json(
+            stored.id,
+            stored.created_at,
+            stored.status,
+            stored.result_json,
+            access_token=token,
+            **extra,
+        ),
+        status_code=status.HTTP_201_CREATED,
+        media_type="application/json",
+    )
+
+
+def screening_json(
+    screening_id: str,
+    created_at: datetime,
+    status: str,
+    result_json: bytes,
+    **extra: Any,
+) -> bytes:
+    """A screening as the API answers it, the stored result JSON spliced in as is.
+
+    The result was serialised once, when it was stored; parsing and validating it
+    again for every answer would cost more than everything else a read does.
+    """
     head = json.dumps(
         {
-            "id": stored.id,
-            "created_at": stored.created_at.isoformat().replace("+00:00", "Z"),
-            "status": stored.status,
-            "access_token": token,
+            "id": screening_id,
+            "created_at": created_at.isoformat().replace("+00:00", "Z"),
+            "status": status,
+            **extra,
         }
     )
-    # The stored result JSON is spliced in as is: serialised once, in one place.
-    body_bytes = head[:-1].encode() + b', "result": ' + stored.result_json
-    if stored.note is not None:
-        body_bytes += b', "note": ' + json.dumps(stored.note["report"]).encode()
-    body_bytes += b"}"
-    return Response(
-        body_bytes, status_code=status.HTTP_201_CREATED, media_type="application/json"
-    )
+    return head[:-1].encode() + b', "result": ' + result_json + b"}"
 
 
 def _link_revoked() -> JSONResponse:
@@ -196,12 +217,12 @@ def _link_revoked() -> JSONResponse:
         }
     },
 )
-def read_screening(
+async def read_screening(
     screening_id: str,
     request: Request,
     state: StateDep,
     authorization: str | None = Header(default=None),
-) -> ScreeningPublic:
+) -> Response:
     """Read a stored screening with its private token (``Authorization: Bearer …``)
     or a staff session; every read is audited."""
     found = find_screening(state, screening_id, request, authorization)
@@ -209,11 +230,9 @@ def read_screening(
         raise HTTPException(
             status.HTTP_404_NOT_FOUND, "No screening with this id and token."
         )
-    return ScreeningPublic(
-        id=screening_id,
-        created_at=found.created_at,
-        status=found.status,
-        result=found.result,
+    return Response(
+        screening_json(screening_id, found.created_at, found.status, found.result_json),
+        media_type="application/json",
     )
 
 
@@ -222,9 +241,14 @@ class Found:
     """A stored screening read by its owner (token) or by staff; the read is audited."""
 
     answers: dict[str, Any]
-    result: ScreeningResult
+    result_json: bytes
     created_at: datetime
     status: str
+
+    @property
+    def result(self) -> ScreeningResult:
+        """The stored result, parsed and validated."""
+        return ScreeningResult.model_validate_json(self.result_json)
 
 
 def find_screening(
@@ -239,12 +263,14 @@ def find_screening(
     if token:
         stored = state.repository.get_with_token(screening_id, token)
         if stored is not None:
-            result = ScreeningResult.model_validate_json(stored.result_json)
-            return Found(stored.answers, result, stored.created_at, stored.status)
+            return Found(
+                stored.answers, stored.result_json, stored.created_at, stored.status
+            )
     session = request.cookies.get(COOKIE)
     staff = state.staff.session_user(session) if session else None
     found = state.staff.screening(staff[0], screening_id) if staff else None
     if found is None:
         return None
-    result = ScreeningResult.model_validate(found["result"])
-    return Found(found["answers"], result, found["created_at"], found["status"])
+    return Found(
+        found["answers"], to_json(found["result"]), found["created_at"], found["status"]
+    )

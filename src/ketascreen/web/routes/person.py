@@ -23,6 +23,8 @@ from ketascreen.web.pages import (
     visible_sections,
 )
 
+# The routes are coroutines: their database calls are short and run on the event loop,
+# which costs less than handing each request to a worker thread and back.
 router = APIRouter(include_in_schema=False)
 
 
@@ -55,20 +57,20 @@ def _not_found(request: Request, expired: bool = False) -> HTMLResponse:
 
 
 @router.get("/", response_class=HTMLResponse)
-def welcome(request: Request, state: StateDep) -> HTMLResponse:
+async def welcome(request: Request, state: StateDep) -> HTMLResponse:
     """What the screening is and is not, how long it takes, how answers are kept."""
     return _page(request, "welcome.html", form=state.content.form)
 
 
 @router.post("/start")
-def start(state: StateDep) -> Response:
+async def start(state: StateDep) -> Response:
     """Start a draft and go to its first page (the link is the way back in)."""
     token = state.repository.new_draft()
     return RedirectResponse(f"/s/{token}", status_code=303)
 
 
 @router.get("/s/{token}")
-def resume(request: Request, token: str, state: StateDep) -> Response:
+async def resume(request: Request, token: str, state: StateDep) -> Response:
     """Resume a draft at its first page."""
     draft = _open_draft(request, token, state)
     if isinstance(draft, Response):
@@ -79,7 +81,7 @@ def resume(request: Request, token: str, state: StateDep) -> Response:
 
 
 @router.get("/s/{token}/{section_id}", response_class=HTMLResponse)
-def show_page(
+async def show_page(
     request: Request, token: str, section_id: str, state: StateDep
 ) -> Response:
     """One page of the questionnaire."""
@@ -200,7 +202,7 @@ def _submit(token: str, answers: dict[str, Any], state: Any) -> Response:
 
 
 @router.get("/result/{screening_id}/{access}", response_class=HTMLResponse)
-def result_page(
+async def result_page(
     request: Request,
     screening_id: str,
     access: str,

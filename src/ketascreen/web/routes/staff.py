@@ -107,7 +107,7 @@ def logout(
 
 
 @router.get("", response_class=HTMLResponse)
-def queue(
+async def queue(
     request: Request,
     staff: StaffDep,
     state: StateDep,
@@ -167,7 +167,7 @@ def _cell(text: str) -> str:
 
 
 @router.get("/screenings/{screening_id}", response_class=HTMLResponse)
-def screening_page(
+async def screening_page(
     request: Request, screening_id: str, staff: StaffDep, state: StateDep
 ) -> HTMLResponse:
     """Everything about one screening, for the clinician."""
