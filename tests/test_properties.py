@@ -11,7 +11,8 @@ from ketascreen import Disposition
 from ketascreen.domain.types import SEVERITY
 from ketascreen.errors import AnswersError
 from ketascreen.screening import get_content
-from tests.helpers import fired, run
+from ketascreen.web.pages import crisis_for
+from tests.helpers import SCREENING_DATE, fired, run
 from tests.strategies import answers
 
 CLINIC_ITEMS = {
@@ -93,3 +94,16 @@ def test_garbage_is_rejected_cleanly(garbage: dict[str, Any]) -> None:
     except AnswersError as exc:
         assert exc.problems
         assert all(p.where for p in exc.problems)
+
+
+@settings(max_examples=200, deadline=None)
+@given(answers(), st.sampled_from([None, *sorted(SUICIDE_ITEMS)]))
+def test_crisis_panel_matches_the_full_result(
+    given_answers: dict[str, Any], item: str | None
+) -> None:
+    """The questionnaire pages' quick check for the crisis panel (no whole result
+    unless a suicide-risk rule fires) shows it exactly when the result has it."""
+    if item is not None:
+        given_answers = {**given_answers, item: SUICIDE_ITEMS[item]}
+    shown = crisis_for(get_content(), given_answers, SCREENING_DATE)
+    assert shown == run(given_answers).crisis

@@ -49,6 +49,13 @@ def score_facts(content: Content, facts: FactSet) -> FactSet:
     return FactSet(values, facts.sources)
 
 
+def suicide_signal(content: Content, facts: FactSet) -> bool:
+    """Whether a suicide-risk rule fires on these facts: exactly when :func:`evaluate`
+    gives a crisis panel, found without building the rest of the result."""
+    true, _ = content.partition(score_facts(content, facts).values)
+    return any(content.rules[i].rule.domain == SUICIDE for i in true)
+
+
 def evaluate(content: Content, facts: FactSet, screening_date: date) -> ScreeningResult:
     """Screen one person from their facts.
 

@@ -287,22 +287,31 @@ class Repository:
         expired = datetime.now(UTC) - updated > self.draft_lifetime
         return Draft(draft_id, answers, screening_id, expired)
 
-    def save_draft(self, token: str, answers: dict[str, Any]) -> None:
+    def save_draft(
+        self, token: str, answers: dict[str, Any], *, draft_id: str | None = None
+    ) -> None:
         """Replace a draft's answers (one transaction).
+
+        Args:
+            token: the draft's resume token.
+            answers: the answers so far.
+            draft_id: the draft's id when the caller just read it (saves a lookup).
 
         Raises:
             LookupError: no draft has this token.
         """
         with self.engine.begin() as conn:
-            row = conn.execute(
-                _DRAFT_BY_TOKEN, {"token_hash": links.digest(token)}
-            ).first()
-            if row is None:
-                raise LookupError("no such draft")
-            sealed = self.vault.seal(answers, row.id.encode())
+            if draft_id is None:
+                row = conn.execute(
+                    _DRAFT_BY_TOKEN, {"token_hash": links.digest(token)}
+                ).first()
+                if row is None:
+                    raise LookupError("no such draft")
+                draft_id = row.id
+            sealed = self.vault.seal(answers, draft_id.encode())
             conn.execute(
                 _SAVE_DRAFT,
-                {"draft_id": row.id, "sealed": sealed, "now": datetime.now(UTC)},
+                {"draft_id": draft_id, "sealed": sealed, "now": datetime.now(UTC)},
             )
 
     def submit_draft(self, token: str, result: ScreeningResult) -> StoredScreening:

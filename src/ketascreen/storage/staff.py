@@ -14,7 +14,7 @@ from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from sqlalchemy import insert, select
+from sqlalchemy import bindparam, insert, select
 
 from ketascreen.domain.outcome import ScreeningResult
 from ketascreen.domain.types import SEVERITY
@@ -99,6 +99,21 @@ def _aware(value: datetime) -> datetime:
 def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
+
+#: A session and its user in one query (built once: every staff request runs it).
+_SESSION_USER = (
+    select(
+        UserRow.id,
+        UserRow.email,
+        UserRow.name,
+        UserRow.role,
+        UserRow.disabled,
+        SessionRow.csrf,
+        SessionRow.expires_at,
+    )
+    .join(UserRow, UserRow.id == SessionRow.user_id)
+    .where(SessionRow.id_hash == bindparam("id_hash"))
+)
 
 #: What a queue entry needs: never the sealed answers, result or note themselves.
 _ENTRY_COLUMNS = (
@@ -261,14 +276,11 @@ class StaffStore:
 
     def session_user(self, token: str) -> tuple[StaffUser, str] | None:
         """The signed-in user and the session's CSRF token, if the session is valid."""
-        with self.sessions() as session:
-            srow = session.get(SessionRow, _digest(token))
-            if srow is None or _aware(srow.expires_at) <= _now():
-                return None
-            row = session.get(UserRow, srow.user_id)
-            if row is None or row.disabled:
-                return None
-            return _user(row), srow.csrf
+        with self.repo.engine.connect() as conn:
+            row = conn.execute(_SESSION_USER, {"id_hash": _digest(token)}).first()
+        if row is None or _aware(row.expires_at) <= _now() or row.disabled:
+            return None
+        return StaffUser(row.id, row.email, row.name, row.role, row.disabled), row.csrf
 
     def logout(self, token: str) -> None:
         """End a session."""
@@ -350,7 +362,8 @@ class StaffStore:
                 "status": row.status,
                 "disposition": row.disposition,
                 "override": row.override_disposition,
-                "result": self.repo.vault.open(row.result, context),
+                # JSON as stored: callers parse it straight into the model.
+                "result_json": self.repo.vault.open_bytes(row.result, context),
                 "answers": self.repo.vault.open(row.answers, context),
                 "notes": notes,
                 "note": (

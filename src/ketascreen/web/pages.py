@@ -10,7 +10,7 @@ from typing import Any
 from ketascreen.domain.outcome import Crisis
 from ketascreen.intake.answers import FactSet, facts_from_answers
 from ketascreen.intake.form import FormItem, FormSection
-from ketascreen.rules.engine import evaluate, score_facts
+from ketascreen.rules.engine import evaluate, score_facts, suicide_signal
 from ketascreen.rules.loader import Content
 
 
@@ -94,4 +94,6 @@ def crisis_for(
 ) -> Crisis | None:
     """Crisis help to show now, if any answer so far signals suicide risk."""
     facts = facts_from_answers(content.form, answers, today)
+    if not suicide_signal(content, facts):  # most pages: no need for the whole result
+        return None
     return evaluate(content, FactSet(facts.values, facts.sources), today).crisis

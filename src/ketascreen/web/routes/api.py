@@ -10,7 +10,6 @@ from typing import Any
 from fastapi import APIRouter, Header, HTTPException, Request, Response, status
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
-from pydantic_core import to_json
 from starlette.concurrency import run_in_threadpool
 
 from ketascreen.domain.outcome import ScreeningResult
@@ -272,5 +271,5 @@ def find_screening(
     if found is None:
         return None
     return Found(
-        found["answers"], to_json(found["result"]), found["created_at"], found["status"]
+        found["answers"], found["result_json"], found["created_at"], found["status"]
     )

@@ -38,6 +38,9 @@ templates = Jinja2Templates(
 )
 templates.env.trim_blocks = True
 templates.env.lstrip_blocks = True
+# Templates are package files that do not change while serving: no stat() per render
+# (and per include) to see whether one did.
+templates.env.auto_reload = False
 
 
 def _today() -> date:
@@ -121,7 +124,7 @@ async def save_page(
     answers.update(page.answers)
     # Answers to questions that no longer show are kept on purpose: the engine reads
     # every answer, and a suicide-risk answer must never be lost by changing another.
-    state.repository.save_draft(token, answers)
+    state.repository.save_draft(token, answers, draft_id=draft.id)
     going_back = fields.get("action", [""])[0] == "back"
     if page.errors and not going_back:
         return _section_page(

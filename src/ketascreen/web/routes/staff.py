@@ -189,7 +189,7 @@ def _screening(
     status: int | None = None,
     new_link: str | None = None,
 ) -> HTMLResponse:
-    result = ScreeningResult.model_validate(found["result"])
+    result = ScreeningResult.model_validate_json(found["result_json"])
     labels = {i.id: i.label for i in state.content.form.items.values()}
     return _page(
         request,
@@ -223,7 +223,7 @@ def report_pdf(
     labels = {i.id: i.label for i in state.content.form.items.values()}
     html = templates.get_template("staff_report.html").render(
         s=found,
-        result=ScreeningResult.model_validate(found["result"]),
+        result=ScreeningResult.model_validate_json(found["result_json"]),
         labels=labels,
         staff=staff,
     )
