@@ -126,6 +126,32 @@ class TestQueue:
         assert csv_text.splitlines()[0].startswith("id,created_at,disposition")
         assert len(csv_text.splitlines()) == 3
 
+    def test_pages(self, client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+        """The queue comes a page at a time, says how many match in all, and its page
+        links keep the filters and continue the same order."""
+        monkeypatch.setattr(staff_routes, "QUEUE_PAGE", 2)
+        ids = [screened(client, {"age": 30 + n}) for n in range(3)]
+        screened(client, {"pregnant": "yes", "sex_at_birth": "female"})
+        login(client, account(client, "coordinator"))
+        first = soup(client.get("/staff?status=new"))
+        assert "Screenings 1 to 2 of 4" in first.select_one("caption").get_text()
+        assert first.select_one("a[rel=prev]") is None
+        following = first.select_one("a[rel=next]")["href"]
+        assert following == "/staff?status=new&page=2"
+        second = soup(client.get(following))
+        assert "Screenings 3 to 4 of 4" in second.select_one("caption").get_text()
+        assert second.select_one("a[rel=next]") is None
+        assert second.select_one("a[rel=prev]")["href"] == "/staff?status=new&page=1"
+        shown = [
+            row.find("a")["href"].rsplit("/", 1)[1]
+            for page in (first, second)
+            for row in page.select("table.queue tbody tr")
+        ]
+        assert shown[1:] == ids[::-1]  # the deferral first, then newest first
+        beyond = soup(client.get("/staff?page=9"))
+        assert "No screenings on this page (4 in all)" in beyond.get_text()
+        assert client.get("/staff?page=0").status_code == 422
+
 
 class TestScreeningPage:
     """Everything about one screening, and the workflow on it."""

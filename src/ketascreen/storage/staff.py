@@ -14,7 +14,7 @@ from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from sqlalchemy import bindparam, insert, select
+from sqlalchemy import bindparam, func, insert, select
 
 from ketascreen.domain.outcome import ScreeningResult
 from ketascreen.domain.types import SEVERITY
@@ -74,6 +74,19 @@ class QueueEntry:
     effective_disposition: str
     status: str
     has_note: bool = False
+
+
+#: Screenings on one page of the review queue.
+QUEUE_PAGE = 100
+
+
+@dataclass(frozen=True)
+class QueuePage:
+    """Part of the review queue, and how many screenings match in all."""
+
+    entries: list[QueueEntry]
+    total: int
+    offset: int = 0
 
 
 @dataclass(frozen=True)
@@ -298,23 +311,52 @@ class StaffStore:
         disposition: str | None = None,
         status: str | None = None,
         search: str | None = None,
-        limit: int = 500,
-    ) -> list[QueueEntry]:
-        """Screenings by severity (most severe first), then newest first; audited."""
-        query = select(*_ENTRY_COLUMNS).order_by(
-            ScreeningRow.severity.desc(), ScreeningRow.created_at.desc()
+        limit: int | None = QUEUE_PAGE,
+        offset: int = 0,
+    ) -> QueuePage:
+        """Screenings by severity (most severe first), then newest first; audited.
+
+        Args:
+            actor: who looks (for the audit log).
+            disposition: only this stored disposition.
+            status: only this status.
+            search: only ids that start with this.
+            limit: at most this many entries (``None``: all).
+            offset: skip this many first (a later page).
+
+        Returns:
+            The entries, and how many screenings match in all.
+        """
+        matching = [
+            condition
+            for condition in (
+                ScreeningRow.disposition == disposition if disposition else None,
+                ScreeningRow.status == status if status else None,
+                # % and _ are letters here, not wildcards.
+                ScreeningRow.id.startswith(search.strip().lower(), autoescape=True)
+                if search
+                else None,
+            )
+            if condition is not None
+        ]
+        query = (
+            select(*_ENTRY_COLUMNS)
+            .where(*matching)
+            .order_by(
+                ScreeningRow.severity.desc(),
+                ScreeningRow.created_at.desc(),
+                ScreeningRow.id,  # a stable order across pages
+            )
+            .limit(limit)
+            .offset(offset)
         )
-        if disposition:
-            query = query.where(ScreeningRow.disposition == disposition)
-        if status:
-            query = query.where(ScreeningRow.status == status)
-        if search:
-            prefix = search.strip().lower()  # % and _ are letters here, not wildcards
-            query = query.where(ScreeningRow.id.startswith(prefix, autoescape=True))
+        count = select(func.count()).select_from(ScreeningRow).where(*matching)
         with self.sessions.begin() as session:
-            rows = list(session.execute(query.limit(limit)))
-            session.add(_audit(actor.email, "queue.view", "-", f"{len(rows)} rows"))
-            return [_entry(r) for r in rows]
+            rows = list(session.execute(query))
+            total = session.scalar(count) or 0
+            detail = f"{len(rows)} rows from {offset + 1 if rows else 0} of {total}"
+            session.add(_audit(actor.email, "queue.view", "-", detail))
+            return QueuePage([_entry(r) for r in rows], total, offset)
 
     def screening(self, actor: StaffUser, screening_id: str) -> dict[str, Any] | None:
         """Everything stored about one screening, for staff; audited."""

@@ -6,14 +6,16 @@ from __future__ import annotations
 import csv
 import io
 from typing import Any
+from urllib.parse import urlencode
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from ketascreen.domain.outcome import ScreeningResult
 from ketascreen.domain.types import Disposition
 from ketascreen.errors import InputError
 from ketascreen.storage.staff import (
+    QUEUE_PAGE,
     STATUSES,
     NotAllowed,
     StaffError,
@@ -114,30 +116,45 @@ async def queue(
     disposition: str = "",
     status: str = "",
     q: str = "",
+    page: int = Query(default=1, ge=1, description="Page of the queue, from 1."),
 ) -> HTMLResponse:
-    """The review queue: most severe first, then newest; filters and search by id."""
-    entries = state.staff.queue(
+    """The review queue: most severe first, then newest; filters and search by id;
+    QUEUE_PAGE screenings a page."""
+    found = state.staff.queue(
         staff.user,
         disposition=disposition or None,
         status=status or None,
         search=q or None,
+        limit=QUEUE_PAGE,
+        offset=(page - 1) * QUEUE_PAGE,
     )
+    filters = {"disposition": disposition, "status": status, "q": q}
+
+    def link(number: int) -> str:
+        kept = {k: v for k, v in filters.items() if v}
+        return "/staff?" + urlencode({**kept, "page": number})
+
+    last_page = max(1, -(-found.total // QUEUE_PAGE))
     return _page(
         request,
         "staff_queue.html",
         title="Review queue",
         staff=staff,
-        entries=entries,
+        entries=found.entries,
+        total=found.total,
+        first=found.offset + 1,
+        previous=link(page - 1) if page > 1 else None,
+        next=link(page + 1) if page < last_page else None,
         dispositions=DISPOSITIONS,
         statuses=STATUSES,
-        filters={"disposition": disposition, "status": status, "q": q},
+        filters=filters,
     )
 
 
 @router.get("/queue.csv")
 def queue_csv(staff: StaffDep, state: StateDep) -> Response:
     """The queue as CSV (ids, dates, dispositions, statuses; no answers)."""
-    entries = state.staff.queue(staff.user, limit=100_000)
+    entries = state.staff.queue(staff.user, limit=None).entries
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(
