@@ -3,7 +3,8 @@
 Not a test. Starts ``ketascreen serve`` on loopback (SQLite in a temporary folder),
 then drives it with a bounded asyncio load generator for a fixed time: first
 ``POST /api/v1/echo`` (the floor: HTTP and JSON only), then
-``POST /api/v1/screenings`` (validate, screen, encrypt, store, audit). It checks that
+``POST /api/v1/screenings`` (validate, screen, encrypt, store, audit), each request
+with one of 500 varied submissions picked at random (the same for both). It checks that
 every acknowledged screening is stored. Last line: JSON with ``stored_per_s``,
 ``p99_ms`` and ``ratio_vs_echo``.
 Target (issue 3): >= 1,000 stored screenings/s on this 2-core machine, >= 50 % of echo.
@@ -15,6 +16,7 @@ import argparse
 import asyncio
 import json
 import os
+import random
 import shutil
 import sqlite3
 import statistics
@@ -48,23 +50,57 @@ ANSWERS = {
     **{f"phq9_{n}": 2 for n in range(1, 9)},
     **{f"gad7_{n}": 1 for n in range(1, 8)},
 }
+BODIES = 500  # distinct submissions the load generators pick from
+
+
+def bodies(count: int = BODIES, seed: int = 11) -> list[dict[str, Any]]:
+    """Varied submissions, so the figures are not those of one answer set repeated:
+    ages, PHQ-9 and GAD-7 answers, blood pressure, heart conditions and medicines."""
+    rng = random.Random(seed)
+    made = []
+    for _ in range(count):
+        answers: dict[str, Any] = {
+            **ANSWERS,
+            "age": rng.randint(18, 85),
+            "bp_systolic": rng.randint(100, 185),
+            "bp_diastolic": rng.randint(60, 115),
+            "heart_conditions": rng.choice(
+                [["high_bp"], ["none"], ["high_bp", "arrhythmia"]]
+            ),
+            "medication_classes": rng.choice(
+                [
+                    ["antidepressant"],
+                    ["none"],
+                    ["benzodiazepine"],
+                    ["antipsychotic_or_lithium", "antidepressant"],
+                ]
+            ),
+            **{f"phq9_{n}": rng.randint(0, 3) for n in range(1, 10)},
+            **{f"gad7_{n}": rng.randint(0, 3) for n in range(1, 8)},
+        }
+        if "high_bp" not in answers["heart_conditions"]:
+            answers.pop("htn_controlled")
+        made.append({"answers": answers})
+    return made
 
 
 async def load(
-    url: str, path: str, body: dict[str, Any], seconds: float, workers: int
+    url: str, path: str, sent: list[dict[str, Any]], seconds: float, workers: int
 ) -> tuple[list[float], int, int]:
-    """Send requests from ``workers`` loops for ``seconds``; latencies in ms."""
+    """Send requests (bodies picked at random from ``sent``) from ``workers`` loops for
+    ``seconds``; latencies in ms."""
     latencies: list[float] = []
     ok = errors = 0
     deadline = time.monotonic() + seconds
     limits = httpx.Limits(max_connections=workers, max_keepalive_connections=workers)
+    pick = random.Random(3)
     async with httpx.AsyncClient(base_url=url, limits=limits, timeout=30) as client:
 
         async def worker() -> None:
             nonlocal ok, errors
             while time.monotonic() < deadline:
                 t0 = time.perf_counter()
-                response = await client.post(path, json=body)
+                response = await client.post(path, json=pick.choice(sent))
                 latencies.append((time.perf_counter() - t0) * 1000)
                 if response.status_code in (200, 201):
                     ok += 1
@@ -76,9 +112,13 @@ async def load(
 
 
 WRK_SCRIPT = """
-wrk.method = "POST"
-wrk.headers["Content-Type"] = "application/json"
-local f = io.open(os.getenv("KS_BODY"), "r"); wrk.body = f:read("*a"); f:close()
+local bodies = {}
+for line in io.lines(os.getenv("KS_BODIES")) do bodies[#bodies + 1] = line end
+math.randomseed(os.time())
+request = function()
+  return wrk.format("POST", nil, {["Content-Type"] = "application/json"},
+    bodies[math.random(#bodies)])
+end
 done = function(summary, latency, requests)
   io.write(string.format("KS %d %d %d %.3f %.3f\\n", summary.requests,
     summary.errors.status + summary.errors.connect + summary.errors.read
@@ -89,13 +129,16 @@ end
 
 
 def wrk_load(
-    url: str, path: str, body: dict[str, Any], seconds: float, workers: int
+    url: str, path: str, sent: list[dict[str, Any]], seconds: float, workers: int
 ) -> tuple[float, float, float, int, int]:
-    """Drive the server with wrk (C, two threads); returns req/s, p50, p99, ok, errors."""
+    """Drive the server with wrk (C, two threads), each request a body picked at random
+    from ``sent``; returns req/s, p50, p99, ok, errors."""
     with tempfile.TemporaryDirectory() as tmp:
-        script, body_file = Path(tmp) / "post.lua", Path(tmp) / "body.json"
+        script, body_file = Path(tmp) / "post.lua", Path(tmp) / "bodies.jsonl"
         script.write_text(WRK_SCRIPT, encoding="utf-8")
-        body_file.write_text(json.dumps(body), encoding="utf-8")
+        body_file.write_text(
+            "".join(json.dumps(body) + "\n" for body in sent), encoding="utf-8"
+        )
         out = subprocess.run(  # noqa: S603 - wrk on loopback, bounded by -d
             [
                 shutil.which("wrk") or "wrk",
@@ -109,7 +152,7 @@ def wrk_load(
             capture_output=True,
             text=True,
             check=True,
-            env={**os.environ, "KS_BODY": str(body_file)},
+            env={**os.environ, "KS_BODIES": str(body_file)},
         ).stdout
     fields = next(line for line in out.splitlines() if line.startswith("KS ")).split()
     requests, errors, micros = int(fields[1]), int(fields[2]), int(fields[3])
@@ -144,7 +187,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     seconds = 5.0 if args.quick else args.seconds
-    body = {"answers": ANSWERS}
+    sent = bodies()
     use_wrk = shutil.which("wrk") is not None
     with tempfile.TemporaryDirectory() as tmp:
         env = server_env(Path(tmp))
@@ -157,16 +200,16 @@ def main() -> None:
             # Warm up: every server process has started and loaded its content.
             time.sleep(3)
             if use_wrk:
-                wrk_load(url, "/api/v1/echo", body, 2, args.workers)
-                echo = wrk_load(url, "/api/v1/echo", body, seconds, args.workers)
-                store = wrk_load(url, "/api/v1/screenings", body, seconds, args.workers)
+                wrk_load(url, "/api/v1/echo", sent, 2, args.workers)
+                echo = wrk_load(url, "/api/v1/echo", sent, seconds, args.workers)
+                store = wrk_load(url, "/api/v1/screenings", sent, seconds, args.workers)
             else:
                 run = asyncio.run(
-                    load(url, "/api/v1/echo", body, seconds, args.workers)
+                    load(url, "/api/v1/echo", sent, seconds, args.workers)
                 )
                 echo = summarise(run, seconds)
                 run = asyncio.run(
-                    load(url, "/api/v1/screenings", body, seconds, args.workers)
+                    load(url, "/api/v1/screenings", sent, seconds, args.workers)
                 )
                 store = summarise(run, seconds)
         finally:

@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ketascreen import Disposition
+from ketascreen.domain.outcome import result_json
 from ketascreen.domain.types import SEVERITY
 from ketascreen.errors import AnswersError
 from ketascreen.screening import get_content
@@ -107,3 +108,14 @@ def test_crisis_panel_matches_the_full_result(
         given_answers = {**given_answers, item: SUICIDE_ITEMS[item]}
     shown = crisis_for(get_content(), given_answers, SCREENING_DATE)
     assert shown == run(given_answers).crisis
+
+
+@settings(max_examples=150, deadline=None)
+@given(answers())
+def test_stored_json_is_the_models_json(given_answers: dict[str, Any]) -> None:
+    """The JSON stored for a result (written from parts serialised before) is exactly
+    pydantic's, the first time and when every part comes from the cache."""
+    result = run(given_answers)
+    expected = result.model_dump_json().encode()
+    assert result_json(result) == expected
+    assert result_json(run(given_answers)) == expected

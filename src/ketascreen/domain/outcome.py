@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic_core import to_json
 
 from ketascreen.domain.types import Disposition, Level
 
@@ -159,3 +160,35 @@ class ScreeningResult(_Frozen):
     ruleset_hash: str
     questionnaire_version: str
     screening_date: str
+
+
+#: Serialised parts of results, by identity: the engine hands out the same finding,
+#: route and unknown objects for the same facts, so most of a result's JSON (about
+#: 50 KB, mostly fixed wording) has been written before. Each entry holds its object,
+#: so an id is never reused while cached.
+_PARTS: dict[int, tuple[BaseModel, bytes]] = {}
+_PARTS_LIMIT = 50_000
+
+
+def result_json(result: ScreeningResult) -> bytes:
+    """``result.model_dump_json()``, byte for byte, reusing parts written before."""
+    fields = []
+    for name in type(result).model_fields:
+        value = getattr(result, name)
+        if isinstance(value, tuple) and value and isinstance(value[0], BaseModel):
+            json = b"[" + b",".join(_part(item) for item in value) + b"]"
+        else:
+            json = to_json(value)
+        fields.append(b'"' + name.encode() + b'":' + json)
+    return b"{" + b",".join(fields) + b"}"
+
+
+def _part(model: BaseModel) -> bytes:
+    cached = _PARTS.get(id(model))
+    if cached is not None and cached[0] is model:
+        return cached[1]
+    json = model.__pydantic_serializer__.to_json(model)
+    if len(_PARTS) >= _PARTS_LIMIT:
+        _PARTS.clear()
+    _PARTS[id(model)] = (model, json)
+    return json

@@ -17,6 +17,7 @@ from sqlalchemy.orm import sessionmaker
 
 from ketascreen.config import LINK_LIFETIME_DAYS
 from ketascreen.domain.outcome import ScreeningResult
+from ketascreen.domain.outcome import result_json as result_json_bytes
 from ketascreen.domain.types import SEVERITY
 from ketascreen.storage import audit as audit_chain
 from ketascreen.storage import links
@@ -186,7 +187,7 @@ class Repository:
         """
         screening_id = str(uuid.uuid4())
         now = datetime.now(UTC)
-        result_json = result.model_dump_json().encode()
+        result_json = result_json_bytes(result)
         context = screening_id.encode()
         token = (
             links.from_draft(draft_token, now) if draft_token else links.new_token(now)
