@@ -14,6 +14,7 @@ from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
+from fastapi.telemetry import TelemetryConfig
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -26,6 +27,16 @@ from ketascreen.web.routes import api, cds_hooks, fhir, person, staff
 from ketascreen.web.state import build_state
 
 log = logging.getLogger(__name__)
+
+#: FastAPI(telemetry=...): no spans, metrics or logs, and no exporters from the
+#: environment.
+NO_TELEMETRY: TelemetryConfig = {
+    "tracing": False,
+    "metrics": False,
+    "logs": False,
+    "operation_spans": False,
+    "auto_configure": False,
+}
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -55,6 +66,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # the OpenAPI description stays at /openapi.json.
         docs_url=None,
         redoc_url=None,
+        # FastAPI's OpenTelemetry support off for good: no environment variable
+        # (FASTAPI_OTEL_AUTO_CONFIGURE, OTEL_EXPORTER_OTLP_ENDPOINT) or library can
+        # make it send request traces, whose paths hold private link tokens, anywhere.
+        telemetry=NO_TELEMETRY,
     )
     app.include_router(api.router)
     app.include_router(person.router)
