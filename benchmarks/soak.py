@@ -35,11 +35,11 @@ import tempfile
 import time
 import uuid
 from collections import defaultdict, deque
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import aiohttp
 from sqlalchemy import create_engine, text
@@ -53,6 +53,21 @@ from tests.servers import Server, add_staff, running_server, server_env  # noqa:
 
 from ketascreen.config import normalise_database_url  # noqa: E402
 from web import ANSWERS  # noqa: E402 - benchmarks/web.py, beside this file
+
+# The load generator shares the machine with the server: uvloop (installed with
+# uvicorn[standard]) leaves more of it to the server than asyncio's own loop.
+try:
+    import uvloop
+except ImportError:  # pragma: no cover - uvicorn[standard] brings it (not on Windows)
+    uvloop = None  # type: ignore[assignment]
+
+T = TypeVar("T")
+
+
+def run_loop(main: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine on uvloop when there is one."""
+    return uvloop.run(main) if uvloop is not None else asyncio.run(main)
+
 
 CLINICIAN = ("soak-clinician@example.org", "soak-password-not-secret")
 PAGES_PER_FLOW = 60  # more would mean the flow loops
@@ -608,7 +623,7 @@ def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
             env, workers=args.server_workers, log=tmp / "server.log"
         ) as server:
             phase = soak_server(args, server)
-            read = asyncio.run(
+            read = run_loop(
                 read_back(server.url, phase.soak.tally, args.read_back, args.seed)
             )
         after, audited = stored_ids(url)
@@ -621,16 +636,16 @@ def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
 
 def soak_server(args: argparse.Namespace, server: Server) -> Phase:
     """Warm-up, the reference, then the load phase; the machine's load around it."""
-    asyncio.run(reference(server.url, 2, args.concurrency))  # every worker is up
+    run_loop(reference(server.url, 2, args.concurrency))  # every worker is up
     server_cpu = group_cpu_seconds(server.proc.pid)
-    reference_rps, count = asyncio.run(
+    reference_rps, count = run_loop(
         reference(server.url, 3 if args.quick else 10, args.concurrency)
     )
     reference_cpu = group_cpu_seconds(server.proc.pid) - server_cpu
     load_before = os.getloadavg()[0]
     cpu, server_cpu = time.process_time(), group_cpu_seconds(server.proc.pid)
     started = time.monotonic()
-    soak = asyncio.run(load(server.url, args.seconds, args.concurrency, args.seed))
+    soak = run_loop(load(server.url, args.seconds, args.concurrency, args.seed))
     elapsed = time.monotonic() - started
     machine = {
         "reference_rps": round(reference_rps, 1),
