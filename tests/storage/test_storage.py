@@ -8,17 +8,20 @@ import os
 import stat
 import zlib
 from pathlib import Path
+from typing import Any
 
 import pytest
 import zstandard
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from pydantic import ValidationError
-from sqlalchemy import inspect
+from sqlalchemy import event, inspect
 
 from ketascreen.config import Settings
 from ketascreen.storage.crypto import DataKeyError, Vault, load_keyring
 from ketascreen.storage.database import downgrade, make_engine, migrate
+from ketascreen.storage.repository import Repository
+from ketascreen.storage.staff import StaffStore, StaffUser
 
 
 class TestMigrations:
@@ -52,6 +55,58 @@ class TestMigrations:
         assert "person_key" in columns()
         migrate(engine)
         assert "note" in columns()
+        engine.dispose()
+
+    def test_queue_indexes(self, database_url: str) -> None:
+        """0007 adds the indexes the review queue walks (in place of one index per
+        column); its downgrade restores those. On SQLite each queue page, filtered or
+        not, then reads an index with no sort."""
+        engine = make_engine(database_url)
+        queue = {
+            "ix_screenings_queue",
+            "ix_screenings_queue_status",
+            "ix_screenings_queue_disposition",
+        }
+        single = {"ix_screenings_severity", "ix_screenings_status"}
+
+        def indexes() -> set[str]:
+            return {str(i["name"]) for i in inspect(engine).get_indexes("screenings")}
+
+        migrate(engine)
+        assert queue <= indexes()
+        assert not single & indexes()
+        downgrade(engine, "0006")
+        assert not queue & indexes()
+        assert single <= indexes()
+        migrate(engine)
+        assert queue <= indexes()
+        if engine.dialect.name == "sqlite":
+            # The queue's own queries, as StaffStore sends them, explained by SQLite.
+            sent: list[tuple[str, Any]] = []
+
+            def capture(*args: Any) -> None:
+                statement, parameters = args[2], args[3]
+                if "ORDER BY" in statement:
+                    sent.append((statement, parameters))
+
+            event.listen(engine, "before_cursor_execute", capture)
+            store = StaffStore(Repository(engine, Vault(os.urandom(32))))
+            admin = StaffUser(1, "a@example.org", "A", "admin", False)
+            store.queue(admin)
+            store.queue(admin, status="new")
+            store.queue(admin, disposition="urgent_safety")
+            event.remove(engine, "before_cursor_execute", capture)
+            assert len(sent) == 3
+            with engine.connect() as conn:
+                for statement, parameters in sent:
+                    plan = " ".join(
+                        str(row[-1])
+                        for row in conn.exec_driver_sql(
+                            "EXPLAIN QUERY PLAN " + statement, parameters
+                        )
+                    )
+                    assert "ix_screenings_queue" in plan
+                    assert "TEMP B-TREE" not in plan
         engine.dispose()
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import DateTime, Integer, LargeBinary, String, Text
+from sqlalchemy import DateTime, Index, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -20,12 +20,24 @@ class ScreeningRow(Base):
     """
 
     __tablename__ = "screenings"
+    # The review queue's order, alone or after a filter (migration 0007).
+    __table_args__ = (
+        Index("ix_screenings_queue", "severity", "created_at", "id"),
+        Index("ix_screenings_queue_status", "status", "severity", "created_at", "id"),
+        Index(
+            "ix_screenings_queue_disposition",
+            "disposition",
+            "severity",
+            "created_at",
+            "id",
+        ),
+    )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
-    disposition: Mapped[str] = mapped_column(String(32), index=True)
-    severity: Mapped[int] = mapped_column(Integer, index=True)
-    status: Mapped[str] = mapped_column(String(32), default="new", index=True)
+    disposition: Mapped[str] = mapped_column(String(32))
+    severity: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(32), default="new")
     ruleset_version: Mapped[str] = mapped_column(String(200))
     ruleset_hash: Mapped[str] = mapped_column(String(64))
     questionnaire_version: Mapped[str] = mapped_column(String(100))

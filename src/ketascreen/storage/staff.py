@@ -345,7 +345,7 @@ class StaffStore:
             .order_by(
                 ScreeningRow.severity.desc(),
                 ScreeningRow.created_at.desc(),
-                ScreeningRow.id,  # a stable order across pages
+                ScreeningRow.id.desc(),  # stable across pages; ix_screenings_queue
             )
             .limit(limit)
             .offset(offset)
