@@ -151,6 +151,9 @@ class TestQueue:
         beyond = soup(client.get("/staff?page=9"))
         assert "No screenings on this page (4 in all)" in beyond.get_text()
         assert client.get("/staff?page=0").status_code == 422
+        huge = client.get("/staff?page=100000000000000000000")
+        assert huge.status_code == 422  # not a database overflow (500)
+        assert "page" in huge.text
 
 
 class TestScreeningPage:

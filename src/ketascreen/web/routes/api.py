@@ -174,7 +174,7 @@ async def create_screening(
 def screening_json(
     screening_id: str,
     created_at: datetime,
-    status: str,
+    review_status: str,
     result_json: bytes,
     **extra: Any,
 ) -> bytes:
@@ -187,7 +187,7 @@ def screening_json(
         {
             "id": screening_id,
             "created_at": created_at.isoformat().replace("+00:00", "Z"),
-            "status": status,
+            "status": review_status,
             **extra,
         }
     )

@@ -33,6 +33,10 @@ from ketascreen.web.note import screen_note
 from ketascreen.web.routes.person import templates
 
 router = APIRouter(prefix="/staff", include_in_schema=False)
+
+#: The highest queue page asked for by number (a bigger one would overflow the
+#: database's offset; 100 million screenings is far beyond any clinic).
+MAX_QUEUE_PAGES = 1_000_000
 rate_limit = LoginRateLimit()
 DISPOSITIONS = [d.value for d in Disposition]
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -116,7 +120,9 @@ async def queue(
     disposition: str = "",
     status: str = "",
     q: str = "",
-    page: int = Query(default=1, ge=1, description="Page of the queue, from 1."),
+    page: int = Query(
+        default=1, ge=1, le=MAX_QUEUE_PAGES, description="Page of the queue, from 1."
+    ),
 ) -> HTMLResponse:
     """The review queue: most severe first, then newest; filters and search by id;
     QUEUE_PAGE screenings a page."""
