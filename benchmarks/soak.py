@@ -48,7 +48,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # run as a file: the checkout's shared helpers
     sys.path.insert(0, str(ROOT))
 
-from tests.databases import fresh_database, postgres_server  # noqa: E402
+from tests.databases import fresh_database, postgres_instance  # noqa: E402
 from tests.servers import Server, add_staff, running_server, server_env  # noqa: E402
 
 from ketascreen.config import normalise_database_url  # noqa: E402
@@ -468,15 +468,17 @@ def stored_ids(database_url: str) -> tuple[set[str], int]:
 
 
 @contextmanager
-def database(kind: str, url: str | None, tmp: Path) -> Iterator[str]:
-    """The database to soak: the given URL, a SQLite file, or a throwaway PostgreSQL."""
+def database(kind: str, url: str | None, tmp: Path) -> Iterator[tuple[str, int]]:
+    """The database to soak: the given URL, a SQLite file, or a throwaway PostgreSQL;
+    with the PostgreSQL server's process id when it is ours (else 0)."""
     if url:
-        yield url
+        yield url, 0
     elif kind == "sqlite":
-        yield f"sqlite:///{tmp / 'ketascreen.db'}"
+        yield f"sqlite:///{tmp / 'ketascreen.db'}", 0
     else:
-        with postgres_server() as server:
-            yield fresh_database(server)
+        with postgres_instance() as server:
+            pid = (server.data / "postmaster.pid").read_text().split()[0]
+            yield fresh_database(server.url), int(pid)
 
 
 def percentile(ordered: list[float], fraction: float) -> float:
@@ -570,6 +572,7 @@ def report(args: argparse.Namespace, phase: Phase, check: Check) -> dict[str, An
         **phase.machine,
         "server_cpu_ms": per_request(phase.machine["server_cpu_s"], len(every)),
         "generator_cpu_ms": per_request(phase.machine["generator_cpu_s"], len(every)),
+        "database_cpu_ms": per_request(phase.machine["database_cpu_s"], len(every)),
     }
 
 
@@ -615,14 +618,16 @@ class Phase:
 
 def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     """Start everything, soak, check; the figures."""
-    with database(args.db, args.database_url, tmp) as url:
+    if args.database_url:  # its kind, for the report
+        args.db = "sqlite" if args.database_url.startswith("sqlite") else "postgresql"
+    with database(args.db, args.database_url, tmp) as (url, database_pid):
         env = server_env(tmp, database_url=url)
         add_staff(env, CLINICIAN[0], "clinician", CLINICIAN[1])  # also migrates
         before, audited_before = stored_ids(url)
         with running_server(
             env, workers=args.server_workers, log=tmp / "server.log"
         ) as server:
-            phase = soak_server(args, server)
+            phase = soak_server(args, server, database_pid)
             read = run_loop(
                 read_back(server.url, phase.soak.tally, args.read_back, args.seed)
             )
@@ -634,8 +639,12 @@ def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     return figures
 
 
-def soak_server(args: argparse.Namespace, server: Server) -> Phase:
-    """Warm-up, the reference, then the load phase; the machine's load around it."""
+def soak_server(args: argparse.Namespace, server: Server, database_pid: int) -> Phase:
+    """Warm-up, the reference, then the load phase; the machine's load around it.
+
+    ``database_pid``: the PostgreSQL server's process, whose CPU (its backends'
+    included) is counted too (0: none of ours).
+    """
     run_loop(reference(server.url, 2, args.concurrency))  # every worker is up
     server_cpu = group_cpu_seconds(server.proc.pid)
     reference_rps, count = run_loop(
@@ -644,6 +653,7 @@ def soak_server(args: argparse.Namespace, server: Server) -> Phase:
     reference_cpu = group_cpu_seconds(server.proc.pid) - server_cpu
     load_before = os.getloadavg()[0]
     cpu, server_cpu = time.process_time(), group_cpu_seconds(server.proc.pid)
+    database_cpu = tree_cpu_seconds(database_pid)
     started = time.monotonic()
     soak = run_loop(load(server.url, args.seconds, args.concurrency, args.seed))
     elapsed = time.monotonic() - started
@@ -652,6 +662,7 @@ def soak_server(args: argparse.Namespace, server: Server) -> Phase:
         "reference_server_cpu_ms": per_request(reference_cpu, count),
         "generator_cpu_s": round(time.process_time() - cpu, 1),
         "server_cpu_s": round(group_cpu_seconds(server.proc.pid) - server_cpu, 1),
+        "database_cpu_s": round(tree_cpu_seconds(database_pid) - database_cpu, 1),
         "load_before": load_before,
         "load_after": os.getloadavg()[0],
     }
@@ -672,6 +683,24 @@ def group_cpu_seconds(group: int) -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU time used so far by a process and its children, those that have exited
+    included (Linux /proc; 0 elsewhere or for pid 0)."""
+    if not pid:
+        return 0.0
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if stat.parent.name == str(pid):  # with its waited-for children's time
+            total += sum(int(f) for f in fields[11:15])
+        elif int(fields[1]) == pid:
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def main() -> int:
     """Run the soak; 1 if anything acknowledged was lost or the server failed."""
     args = parse_args()
@@ -683,9 +712,9 @@ def main() -> int:
         f"{figures['reference_rps']} req/s, server CPU "
         f"{figures['reference_server_cpu_ms']} ms each), p50 {figures['p50_ms']} ms, p99 "
         f"{figures['p99_ms']} ms; {args.concurrency} users, {args.server_workers} "
-        f"server processes, {args.db}; CPU per request: server "
-        f"{figures['server_cpu_ms']} ms, load generator {figures['generator_cpu_ms']} "
-        f"ms; load average {figures['load_before']:.2f} before, "
+        f"server processes, {figures['db']}; CPU per request: server "
+        f"{figures['server_cpu_ms']} ms, database {figures['database_cpu_ms']} ms, "
+        f"load generator {figures['generator_cpu_ms']} ms; load average {figures['load_before']:.2f} before, "
         f"{figures['load_after']:.2f} after (target: >= 500 req/s, 0 5xx, 0 lost)"
     )
     print(json.dumps(figures))

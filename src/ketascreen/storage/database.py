@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import select
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib.resources import files
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DisconnectionError
+
+#: A pooled PostgreSQL connection idle for longer than this is pinged before use.
+PING_AFTER_IDLE_S = 30.0
 
 
 def make_engine(url: str) -> Engine:
@@ -41,13 +48,67 @@ def make_engine(url: str) -> Engine:
         return engine
     # A short connect timeout: when the database is away, requests fail fast with 503
     # instead of hanging (the JSON API's create route runs on the event loop).
-    return create_engine(
+    engine = create_engine(
         url,
-        pool_pre_ping=True,
         pool_size=10,
         max_overflow=20,
         connect_args={"connect_timeout": 5},
     )
+    _check_on_checkout(engine)
+    return engine
+
+
+def one_statement(engine: Engine) -> Engine:
+    """The engine for work that is a single statement: it runs in autocommit mode.
+
+    A single statement is atomic on its own; autocommit spares the BEGIN and the
+    COMMIT or ROLLBACK that psycopg sends as round trips of their own around it (a
+    questionnaire page read was four round trips, now one). SQLite is unchanged: its
+    driver begins no transaction before a read. The engine shares ``engine``'s pool.
+    """
+    return engine.execution_options(isolation_level="AUTOCOMMIT")
+
+
+def _check_on_checkout(engine: Engine) -> None:
+    """Make sure a pooled PostgreSQL connection still works before it is handed out.
+
+    SQLAlchemy's ``pool_pre_ping`` sends a query on every checkout: a round trip, and
+    work for the database, on every request. Instead the connection's socket is
+    polled, which costs no round trip: a server that shut down or restarted has
+    sent its goodbye, so the socket has something to read while the connection is
+    idle, and only then (or after a long idle spell, when a silent network drop is
+    possible) is it pinged. A ping that fails discards the connection and the pool
+    connects anew; a server that went away under load is caught by the first
+    statement that fails, which invalidates the whole pool (answered 503).
+    """
+    dialect = engine.dialect
+
+    @event.listens_for(engine, "checkin")
+    def _idle(_dbapi_connection: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _live(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        idle_since = record.info.get("idle_since")
+        if idle_since is None:  # a new connection
+            return
+        if dbapi_connection.closed or dbapi_connection.broken:
+            raise DisconnectionError("the connection was closed")
+        if time.monotonic() - idle_since < PING_AFTER_IDLE_S and not _has_news(
+            dbapi_connection.fileno()
+        ):
+            return
+        try:
+            dialect.do_ping(dbapi_connection)
+        except dialect.loaded_dbapi.Error as error:
+            raise DisconnectionError("the database went away") from error
+
+
+def _has_news(fd: int) -> bool:
+    """Whether an idle connection's socket has anything to read (or was closed)."""
+    poller = select.poll()
+    poller.register(fd, select.POLLIN | select.POLLERR | select.POLLHUP)
+    return bool(poller.poll(0))
 
 
 def alembic_config() -> Config:

@@ -22,6 +22,7 @@ from ketascreen.domain.types import SEVERITY
 from ketascreen.storage import audit as audit_chain
 from ketascreen.storage import links
 from ketascreen.storage.crypto import Vault
+from ketascreen.storage.database import one_statement
 from ketascreen.storage.orm import AuditEvent, DraftRow, ScreeningRow
 
 
@@ -89,6 +90,8 @@ class Repository:
 
     def __init__(self, engine: Engine, vault: Vault) -> None:
         self.engine = engine
+        # Single statements (a draft read or save, a session check) run on this one.
+        self.single = one_statement(engine)
         self.vault = vault
         self.sessions = sessionmaker(engine, expire_on_commit=False)
         self.draft_lifetime = DRAFT_LIFETIME
@@ -269,13 +272,13 @@ class Repository:
             "answers": self.vault.seal({}, draft_id.encode()),
             "screening_id": None,
         }
-        with self.engine.begin() as conn:
+        with self.single.begin() as conn:
             conn.execute(_NEW_DRAFT, row)
         return token
 
     def draft(self, token: str) -> Draft | None:
         """The draft for a resume token, or None if there is none."""
-        with self.engine.connect() as conn:
+        with self.single.connect() as conn:
             row = conn.execute(
                 _DRAFT_BY_TOKEN, {"token_hash": links.digest(token)}
             ).first()
@@ -291,7 +294,7 @@ class Repository:
     def save_draft(
         self, token: str, answers: dict[str, Any], *, draft_id: str | None = None
     ) -> None:
-        """Replace a draft's answers (one transaction).
+        """Replace a draft's answers (one statement, after a lookup if needed).
 
         Args:
             token: the draft's resume token.
@@ -301,7 +304,7 @@ class Repository:
         Raises:
             LookupError: no draft has this token.
         """
-        with self.engine.begin() as conn:
+        with self.single.begin() as conn:
             if draft_id is None:
                 row = conn.execute(
                     _DRAFT_BY_TOKEN, {"token_hash": links.digest(token)}
@@ -329,10 +332,12 @@ class Repository:
             idempotency_key=f"draft:{draft.id}",
             draft_token=token,
         )
-        with self.sessions.begin() as session:
-            row = session.get(DraftRow, draft.id)
-            if row is not None:
-                row.screening_id = stored.id
+        with self.single.begin() as conn:
+            conn.execute(
+                update(DraftRow)
+                .where(DraftRow.id == draft.id)
+                .values(screening_id=stored.id)
+            )
         return stored
 
     def audit(self, actor: str, action: str, target: str, detail: str = "") -> None:
@@ -354,8 +359,9 @@ class Repository:
 
     def count(self) -> int:
         """How many screenings are stored."""
-        with self.sessions() as session:
-            return session.scalar(select(func.count()).select_from(ScreeningRow)) or 0
+        with self.single.connect() as conn:
+            count = select(func.count()).select_from(ScreeningRow)
+            return conn.execute(count).scalar_one()
 
     def draft_link(self, draft_token: str, screening_id: str) -> str | None:
         """The result link of a submitted draft (None if the screening is gone).
@@ -363,11 +369,13 @@ class Repository:
         It opens the result only while it is the screening's current link: a revoked
         or replaced link stays dead when the person comes back through the draft.
         """
-        with self.sessions() as session:
-            row = session.get(ScreeningRow, screening_id)
-            if row is None:
-                return None
-            return links.from_draft(draft_token, _aware(row.created_at))
+        with self.single.connect() as conn:
+            created_at = conn.execute(
+                select(ScreeningRow.created_at).where(ScreeningRow.id == screening_id)
+            ).scalar_one_or_none()
+        if created_at is None:
+            return None
+        return links.from_draft(draft_token, _aware(created_at))
 
     def _replay(
         self, key: str, request: dict[str, Any], draft_token: str | None

@@ -289,7 +289,7 @@ class StaffStore:
 
     def session_user(self, token: str) -> tuple[StaffUser, str] | None:
         """The signed-in user and the session's CSRF token, if the session is valid."""
-        with self.repo.engine.connect() as conn:
+        with self.repo.single.connect() as conn:
             row = conn.execute(_SESSION_USER, {"id_hash": _digest(token)}).first()
         if row is None or _aware(row.expires_at) <= _now() or row.disabled:
             return None
