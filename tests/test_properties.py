@@ -12,7 +12,7 @@ from ketascreen.domain.outcome import result_json
 from ketascreen.domain.types import SEVERITY
 from ketascreen.errors import AnswersError
 from ketascreen.screening import get_content
-from ketascreen.web.pages import crisis_for
+from ketascreen.web.pages import crisis_for, facts_of
 from tests.helpers import SCREENING_DATE, fired, run
 from tests.strategies import answers
 
@@ -106,7 +106,10 @@ def test_crisis_panel_matches_the_full_result(
     unless a suicide-risk rule fires) shows it exactly when the result has it."""
     if item is not None:
         given_answers = {**given_answers, item: SUICIDE_ITEMS[item]}
-    shown = crisis_for(get_content(), given_answers, SCREENING_DATE)
+    content = get_content()
+    shown = crisis_for(
+        content, facts_of(content, given_answers, SCREENING_DATE), SCREENING_DATE
+    )
     assert shown == run(given_answers).crisis
 
 

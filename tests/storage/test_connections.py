@@ -9,10 +9,11 @@ the dialect really sends.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, QueuePool, text
 from tests.databases import PostgresInstance, fresh_database, postgres_instance
 
 from ketascreen.config import normalise_database_url
@@ -85,8 +86,12 @@ def test_long_idle_connection_is_pinged(
 
 def test_one_statement_sends_no_transaction(engine: Engine) -> None:
     """A single statement runs in autocommit: no BEGIN, so no transaction is open
-    while it runs (and no COMMIT or ROLLBACK round trip after it)."""
-    with one_statement(engine).connect() as conn:
+    while it runs (and no COMMIT or ROLLBACK round trip after it). It has a pool of its
+    own, one per engine, and the engine's own connections are left as they were."""
+    single = one_statement(engine)
+    assert one_statement(engine) is single
+    assert single.pool is not engine.pool
+    with single.connect() as conn:
         in_transaction = conn.execute(
             text("SELECT now() <> statement_timestamp()")
         ).scalar_one()
@@ -94,9 +99,26 @@ def test_one_statement_sends_no_transaction(engine: Engine) -> None:
         assert raw is not None
         assert raw.autocommit
     assert in_transaction is False
-    with engine.connect() as conn:  # the pool's connections are back to normal
+    with engine.connect() as conn:  # the pool's connections are as they were
         raw = conn.connection.dbapi_connection
         assert raw is not None
         assert not raw.autocommit
         began = conn.execute(text("SELECT now() <> statement_timestamp()"))
         assert began.scalar_one() is True  # BEGIN came first, as a statement of its own
+
+
+def test_sqlite_needs_no_second_engine(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'k.db'}")
+    assert one_statement(engine) is engine
+    engine.dispose()
+
+
+def test_disposing_the_engine_closes_the_single_statement_pool(engine: Engine) -> None:
+    single = one_statement(engine)
+    with single.connect() as conn:
+        conn.execute(text("SELECT 1"))
+    pool = single.pool
+    assert isinstance(pool, QueuePool)
+    assert pool.checkedin() == 1
+    engine.dispose()
+    assert pool.checkedin() == 0

@@ -245,7 +245,7 @@ def target(client: TestClient) -> Target:
     """A fresh screening and draft for person A, and B's screening."""
     state: Any = client.app.state.ketascreen  # type: ignore[attr-defined]
     today = datetime.now(UTC).date()
-    first = visible_sections(state.content, facts_of(state.content, {}, today))
+    first = visible_sections(state.content, facts_of(state.content, {}, today).values)
     a, b = stored(client, 30), stored(client, 31)
     return Target(
         screening=a.id,

@@ -49,10 +49,11 @@ def score_facts(content: Content, facts: FactSet) -> FactSet:
     return FactSet(values, facts.sources)
 
 
-def suicide_signal(content: Content, facts: FactSet) -> bool:
-    """Whether a suicide-risk rule fires on these facts: exactly when :func:`evaluate`
-    gives a crisis panel, found without building the rest of the result."""
-    true, _ = content.partition(score_facts(content, facts).values)
+def suicide_signal(content: Content, scored: FactSet) -> bool:
+    """Whether a suicide-risk rule fires on these facts, already scored
+    (:func:`score_facts`): exactly when :func:`evaluate` gives a crisis panel, found
+    without building the rest of the result."""
+    true, _ = content.partition(scored.values)
     return any(content.rules[i].rule.domain == SUICIDE for i in true)
 
 

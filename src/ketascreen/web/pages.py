@@ -31,11 +31,10 @@ def person_sections(content: Content) -> tuple[FormSection, ...]:
     return tuple(s for s in content.form.sections if s.audience == "person")
 
 
-def facts_of(
-    content: Content, answers: Mapping[str, Any], today: date
-) -> dict[str, Any]:
-    """Scored facts for draft answers (answers are already valid)."""
-    return score_facts(content, facts_from_answers(content.form, answers, today)).values
+def facts_of(content: Content, answers: Mapping[str, Any], today: date) -> FactSet:
+    """Scored facts for draft answers (answers are already valid): their ``values``
+    decide what shows; :func:`crisis_for` takes the set as it is."""
+    return score_facts(content, facts_from_answers(content.form, answers, today))
 
 
 def shown_items(section: FormSection, facts: Mapping[str, Any]) -> tuple[FormItem, ...]:
@@ -89,11 +88,14 @@ def page_view(
     )
 
 
-def crisis_for(
-    content: Content, answers: Mapping[str, Any], today: date
-) -> Crisis | None:
-    """Crisis help to show now, if any answer so far signals suicide risk."""
-    facts = facts_from_answers(content.form, answers, today)
+def crisis_for(content: Content, facts: FactSet, today: date) -> Crisis | None:
+    """Crisis help to show now, if any answer so far signals suicide risk.
+
+    Args:
+        content: the content bundle.
+        facts: the draft's scored facts (:func:`facts_of`).
+        today: the screening date.
+    """
     if not suicide_signal(content, facts):  # most pages: no need for the whole result
         return None
-    return evaluate(content, FactSet(facts.values, facts.sources), today).crisis
+    return evaluate(content, facts, today).crisis

@@ -11,6 +11,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from ketascreen.domain.outcome import ScreeningResult
+from ketascreen.intake.answers import FactSet
 from ketascreen.screening import screen
 from ketascreen.storage.repository import Draft
 from ketascreen.web.deps import StateDep
@@ -79,7 +80,7 @@ async def resume(request: Request, token: str, state: StateDep) -> Response:
     if isinstance(draft, Response):
         return draft
     facts = facts_of(state.content, draft.answers, _today())
-    first = visible_sections(state.content, facts)[0]
+    first = visible_sections(state.content, facts.values)[0]
     return RedirectResponse(f"/s/{token}/{first.id}", status_code=303)
 
 
@@ -94,10 +95,10 @@ async def show_page(
     if section_id == "finish":
         return _finish_page(request, token, draft.answers, state)
     facts = facts_of(state.content, draft.answers, _today())
-    view = page_view(state.content, section_id, facts)
+    view = page_view(state.content, section_id, facts.values)
     if view is None:
         return _not_found(request)
-    return _section_page(request, token, view, draft.answers, draft.answers, {}, state)
+    return _section_page(request, token, view, facts, draft.answers, {}, state)
 
 
 @router.post("/s/{token}/{section_id}")
@@ -112,7 +113,7 @@ async def save_page(
         return _submit(token, draft.answers, state)
     today = _today()
     facts = facts_of(state.content, draft.answers, today)
-    view = page_view(state.content, section_id, facts)
+    view = page_view(state.content, section_id, facts.values)
     if view is None:
         return _not_found(request)
     form = await request.form()
@@ -126,12 +127,12 @@ async def save_page(
     # every answer, and a suicide-risk answer must never be lost by changing another.
     state.repository.save_draft(token, answers, draft_id=draft.id)
     going_back = fields.get("action", [""])[0] == "back"
+    new_facts = facts_of(state.content, answers, today)
     if page.errors and not going_back:
         return _section_page(
-            request, token, view, answers, page.raw, page.errors, state
+            request, token, view, new_facts, page.raw, page.errors, state
         )
-    new_facts = facts_of(state.content, answers, today)
-    refreshed = page_view(state.content, section_id, new_facts)
+    refreshed = page_view(state.content, section_id, new_facts.values)
     if refreshed is not None and not going_back:
         newly_shown = {i.id for i in refreshed.items} - {i.id for i in view.items}
         if newly_shown:  # follow-up questions on this page now apply
@@ -148,7 +149,7 @@ def _section_page(
     request: Request,
     token: str,
     view: Any,
-    answers: dict[str, Any],
+    facts: FactSet,
     shown_values: dict[str, Any],
     errors: dict[str, str],
     state: Any,
@@ -161,7 +162,7 @@ def _section_page(
         view=view,
         values=shown_values,
         errors=errors,
-        crisis=crisis_for(state.content, answers, _today()),
+        crisis=crisis_for(state.content, facts, _today()),
         title=view.section.title,
     )
 
@@ -170,13 +171,13 @@ def _finish_page(
     request: Request, token: str, answers: dict[str, Any], state: Any
 ) -> HTMLResponse:
     facts = facts_of(state.content, answers, _today())
-    sections = visible_sections(state.content, facts)
+    sections = visible_sections(state.content, facts.values)
     return _page(
         request,
         "finish.html",
         token=token,
         previous=sections[-1].id if sections else None,
-        crisis=crisis_for(state.content, answers, _today()),
+        crisis=crisis_for(state.content, facts, _today()),
         title="Ready for your result",
     )
 
