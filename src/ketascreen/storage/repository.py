@@ -23,6 +23,7 @@ from ketascreen.storage import audit as audit_chain
 from ketascreen.storage import links
 from ketascreen.storage.crypto import Vault
 from ketascreen.storage.database import one_statement
+from ketascreen.storage.direct import Direct
 from ketascreen.storage.orm import AuditEvent, DraftRow, ScreeningRow
 
 
@@ -92,6 +93,8 @@ class Repository:
         self.engine = engine
         # Single statements (a draft read or save, a session check) run on this one.
         self.single = one_statement(engine)
+        self._draft_by_token = Direct(self.single, _DRAFT_BY_TOKEN)
+        self._save_draft = Direct(self.single, _SAVE_DRAFT)
         self.vault = vault
         self.sessions = sessionmaker(engine, expire_on_commit=False)
         self.draft_lifetime = DRAFT_LIFETIME
@@ -278,10 +281,7 @@ class Repository:
 
     def draft(self, token: str) -> Draft | None:
         """The draft for a resume token, or None if there is none."""
-        with self.single.connect() as conn:
-            row = conn.execute(
-                _DRAFT_BY_TOKEN, {"token_hash": links.digest(token)}
-            ).first()
+        row = self._draft_by_token.first(token_hash=links.digest(token))
         if row is None:
             return None
         draft_id, sealed, updated, screening_id = row
@@ -304,19 +304,13 @@ class Repository:
         Raises:
             LookupError: no draft has this token.
         """
-        with self.single.begin() as conn:
-            if draft_id is None:
-                row = conn.execute(
-                    _DRAFT_BY_TOKEN, {"token_hash": links.digest(token)}
-                ).first()
-                if row is None:
-                    raise LookupError("no such draft")
-                draft_id = row.id
-            sealed = self.vault.seal(answers, draft_id.encode())
-            conn.execute(
-                _SAVE_DRAFT,
-                {"draft_id": draft_id, "sealed": sealed, "now": datetime.now(UTC)},
-            )
+        if draft_id is None:
+            row = self._draft_by_token.first(token_hash=links.digest(token))
+            if row is None:
+                raise LookupError("no such draft")
+            draft_id = row[0]
+        sealed = self.vault.seal(answers, draft_id.encode())
+        self._save_draft.run(draft_id=draft_id, sealed=sealed, now=datetime.now(UTC))
 
     def submit_draft(self, token: str, result: ScreeningResult) -> StoredScreening:
         """Store the screening for a draft once; submitting again returns the same one.

@@ -19,6 +19,7 @@ from sqlalchemy import bindparam, func, insert, select
 from ketascreen.domain.outcome import ScreeningResult
 from ketascreen.domain.types import SEVERITY
 from ketascreen.storage import links
+from ketascreen.storage.direct import Direct
 from ketascreen.storage.orm import (
     AuditEvent,
     NoteRow,
@@ -161,6 +162,7 @@ class StaffStore:
     def __init__(self, repository: Repository) -> None:
         self.repo = repository
         self.sessions = repository.sessions
+        self._session_user = Direct(repository.single, _SESSION_USER)
 
     # -- accounts -------------------------------------------------------------------
 
@@ -289,11 +291,13 @@ class StaffStore:
 
     def session_user(self, token: str) -> tuple[StaffUser, str] | None:
         """The signed-in user and the session's CSRF token, if the session is valid."""
-        with self.repo.single.connect() as conn:
-            row = conn.execute(_SESSION_USER, {"id_hash": _digest(token)}).first()
-        if row is None or _aware(row.expires_at) <= _now() or row.disabled:
+        row = self._session_user.first(id_hash=_digest(token))
+        if row is None:
             return None
-        return StaffUser(row.id, row.email, row.name, row.role, row.disabled), row.csrf
+        user_id, email, name, role, disabled, csrf, expires_at = row
+        if _aware(expires_at) <= _now() or disabled:
+            return None
+        return StaffUser(user_id, email, name, role, disabled), csrf
 
     def logout(self, token: str) -> None:
         """End a session."""
