@@ -9,22 +9,18 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, bindparam, insert, select, text, update
+from sqlalchemy import Engine, bindparam, insert, select, text
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from ketascreen.config import normalise_database_url
 from ketascreen.storage.database import make_engine, migrate, one_statement
 from ketascreen.storage.direct import Direct
 from ketascreen.storage.orm import DraftRow, SessionRow, UserRow
+from ketascreen.storage.repository import _DRAFT_BY_TOKEN, _SAVE_DRAFT
 
-BY_TOKEN = select(
-    DraftRow.id, DraftRow.answers, DraftRow.updated_at, DraftRow.screening_id
-).where(DraftRow.token_hash == bindparam("token_hash"))
-SAVE = (
-    update(DraftRow)
-    .where(DraftRow.id == bindparam("draft_id"))
-    .values(answers=bindparam("sealed"), updated_at=bindparam("now"))
-)
+# The repository's own draft statements, the ones it runs this way.
+BY_TOKEN = _DRAFT_BY_TOKEN
+SAVE = _SAVE_DRAFT
 WHEN = datetime(2026, 3, 4, 5, 6, 7, 891011, tzinfo=UTC)
 
 
