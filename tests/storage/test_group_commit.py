@@ -1,4 +1,5 @@
-"""Group commit: concurrent submissions share transactions, and nothing is lost."""
+"""Group commit: concurrent submissions and audit entries share transactions, and
+nothing is lost."""
 
 from __future__ import annotations
 
@@ -11,10 +12,11 @@ import pytest
 from sqlalchemy.exc import IntegrityError
 from tests.helpers import run
 
+from ketascreen.storage import audit
 from ketascreen.storage.crypto import Vault
 from ketascreen.storage.database import make_engine, migrate
 from ketascreen.storage.group_commit import GroupWriter
-from ketascreen.storage.repository import Repository
+from ketascreen.storage.repository import Entry, Prepared, Repository
 
 
 @pytest.fixture
@@ -36,9 +38,9 @@ class TestGroupWriter:
         calls: list[int] = []
         original = repo.write
 
-        def counting(batch: list) -> None:  # type: ignore[type-arg]
+        def counting(batch: list[Prepared], entries: list[Entry] | None = None) -> None:
             calls.append(len(batch))
-            original(batch)
+            original(batch, entries)
 
         repo.write = counting  # type: ignore[method-assign]
 
@@ -53,6 +55,42 @@ class TestGroupWriter:
         assert repo.count() == 50
         assert sum(calls) == 50
         assert len(calls) < 50
+
+    def test_audit_entries_join_the_batches(self, repo: Repository) -> None:
+        """Audit entries of reads share transactions with submissions; each is
+        committed, in the one chain, by the time its ``audit`` call returns."""
+        writer = GroupWriter(repo)
+        result = run({"age": 40})
+        calls: list[int] = []
+        original = repo.write
+
+        def counting(batch: list[Prepared], entries: list[Entry] | None = None) -> None:
+            calls.append(len(batch) + len(entries or []))
+            original(batch, entries)
+
+        repo.write = counting  # type: ignore[method-assign]
+        committed: list[bool] = []
+
+        async def read(n: int) -> None:
+            target = f"read-{n}"
+            await writer.audit(audit.new_entry("person", "screening.read", target))
+            committed.append(bool(repo.audit_events(target)))  # another connection
+
+        async def main() -> None:
+            prepared = [repo.prepare(answers={}, result=result) for _ in range(20)]
+            await asyncio.gather(
+                *(writer.submit(p) for p in prepared), *(read(n) for n in range(20))
+            )
+            await writer.close()
+
+        asyncio.run(main())
+        assert committed == [True] * 20
+        assert repo.count() == 20
+        assert sum(calls) == 40
+        assert len(calls) < 40
+        verdict = audit.verify(repo.engine)
+        assert verdict.intact, verdict.problem
+        assert verdict.entries == 40
 
     def test_duplicate_fails_alone(self, repo: Repository) -> None:
         """A duplicate id in a batch fails only that submission."""
@@ -81,7 +119,8 @@ class TestGroupWriter:
         assert repo.count() == 6
 
     def test_failed_batch_writes_nothing(self, repo: Repository) -> None:
-        """If the audit insert fails, no screening of the batch is kept; all get the error."""
+        """If the audit insert fails, no screening of the batch is kept; all get the
+        error, the reader whose entry it was included (it must not see the screening)."""
         from sqlalchemy import text
         from sqlalchemy.exc import DBAPIError
 
@@ -93,11 +132,14 @@ class TestGroupWriter:
         async def main() -> list[object]:
             prepared = [repo.prepare(answers={}, result=result) for _ in range(3)]
             outcomes: list[object] = await asyncio.gather(
-                *(writer.submit(p) for p in prepared), return_exceptions=True
+                *(writer.submit(p) for p in prepared),
+                writer.audit(audit.new_entry("person", "screening.read", "x")),
+                return_exceptions=True,
             )
             await writer.close()
             return outcomes
 
         outcomes = asyncio.run(main())
+        assert len(outcomes) == 4
         assert all(isinstance(o, DBAPIError) for o in outcomes), outcomes
         assert repo.count() == 0

@@ -294,3 +294,44 @@ class TestHistory:
             ).all()
         assert all(b"MRN-0042" not in bytes(r[0] or b"") for r in rows)
         assert all("MRN-0042" not in (r[1] or "") for r in rows)
+
+
+class TestNoAuditNoRead:
+    """A read is shown only once its audit entry is committed."""
+
+    def test_reads_refused_when_the_log_cannot_grow(self, client: TestClient) -> None:
+        """With the audit table out of reach, every audited read fails before
+        anything of the screening is sent (503 or 500, by database), and writes nothing."""
+        from sqlalchemy import text
+
+        made = client.post(
+            "/api/v1/screenings",
+            json={"answers": {"bp_systolic": 172, "bp_diastolic": 104}},
+        ).json()
+        sid, token = made["id"], made["access_token"]
+        login(client, account(client, "clinician"))
+        assert client.get(f"/staff/screenings/{sid}").status_code == 200
+        engine = client.app.state.ketascreen.repository.engine  # type: ignore[attr-defined]
+        with engine.begin() as conn:
+            before = conn.execute(text("SELECT count(*) FROM audit_events")).scalar()
+            conn.execute(text("ALTER TABLE audit_events RENAME TO audit_away"))
+        quiet = TestClient(
+            client.app, raise_server_exceptions=False, cookies=client.cookies
+        )
+        bearer = {"Authorization": f"Bearer {token}"}
+        for path, headers in (
+            (f"/staff/screenings/{sid}", {}),
+            ("/staff", {}),
+            (f"/api/v1/screenings/{sid}", bearer),
+            (f"/fhir/Bundle/{sid}", bearer),
+            (f"/result/{sid}/{token}", {}),
+        ):
+            response = quiet.get(path, headers=headers)
+            assert response.status_code in (500, 503), path
+            assert "172" not in response.text, path
+            assert sid not in response.text, path
+        with engine.begin() as conn:
+            conn.execute(text("ALTER TABLE audit_away RENAME TO audit_events"))
+            after = conn.execute(text("SELECT count(*) FROM audit_events")).scalar()
+        assert after == before
+        assert client.get(f"/staff/screenings/{sid}").status_code == 200

@@ -69,6 +69,17 @@ class AuditChainError(RuntimeError):
     """The chain cannot be appended to (its head row is missing)."""
 
 
+def new_entry(actor: str, action: str, target: str, detail: str = "") -> dict[str, Any]:
+    """An entry to append (:func:`append`, or a batch writer), stamped now."""
+    return {
+        "at": datetime.now(UTC),
+        "actor": actor,
+        "action": action,
+        "target": target,
+        "detail": detail,
+    }
+
+
 def as_utc(at: datetime) -> datetime:
     """``at`` in UTC; a naive time (as SQLite returns them) is taken as UTC."""
     return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)

@@ -51,6 +51,20 @@ _SAVE_DRAFT = (
     .where(DraftRow.id == bindparam("draft_id"))
     .values(answers=bindparam("sealed"), updated_at=bindparam("now"))
 )
+# What a reader with the private link gets, and the link's hash to check it against.
+_SCREENING_BY_ID = select(
+    ScreeningRow.id,
+    ScreeningRow.created_at,
+    ScreeningRow.status,
+    ScreeningRow.disposition,
+    ScreeningRow.result,
+    ScreeningRow.answers,
+    ScreeningRow.token_hash,
+).where(ScreeningRow.id == bindparam("screening_id"))
+
+#: An audit entry not yet chained: ``at``, ``actor``, ``action``, ``target``,
+#: ``detail`` (see :func:`ketascreen.storage.audit.new_entry`).
+Entry = dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -95,6 +109,7 @@ class Repository:
         self.single = one_statement(engine)
         self._draft_by_token = Direct(self.single, _DRAFT_BY_TOKEN)
         self._save_draft = Direct(self.single, _SAVE_DRAFT)
+        self._screening_by_id = Direct(self.single, _SCREENING_BY_ID)
         self.vault = vault
         self.sessions = sessionmaker(engine, expire_on_commit=False)
         self.draft_lifetime = DRAFT_LIFETIME
@@ -235,32 +250,54 @@ class Repository:
         )
         return Prepared(values, audit, stored, token)
 
-    def write(self, batch: list[Prepared]) -> None:
-        """Write screenings and their audit entries in one transaction (all or none).
+    def write(self, batch: list[Prepared], entries: list[Entry] | None = None) -> None:
+        """Write screenings, their audit entries and other audit ``entries`` in one
+        transaction (all or none).
 
         The audit chain's head moves first, once for the whole batch.
         """
         with self.engine.begin() as conn:
-            entries = audit_chain.chain(conn, [p.audit for p in batch])
-            conn.execute(insert(ScreeningRow), [p.values for p in batch])
-            conn.execute(insert(AuditEvent), entries)
+            chained = audit_chain.chain(
+                conn, [*(p.audit for p in batch), *(entries or ())]
+            )
+            if batch:
+                conn.execute(insert(ScreeningRow), [p.values for p in batch])
+            conn.execute(insert(AuditEvent), chained)
 
     def get_with_token(self, screening_id: str, token: str) -> StoredScreening | None:
         """The screening if the token is its current, unexpired link; None otherwise.
 
         An unknown id and a wrong, revoked, replaced or expired token all give None.
+        The read is audited before the screening is returned.
         """
-        now = datetime.now(UTC)
-        with self.sessions.begin() as session:
-            row = session.get(ScreeningRow, screening_id)
-            if row is None or not links.opens(
-                row.token_hash, token, now, self.link_lifetime
-            ):
-                return None
-            session.add(
-                _audit("person", "screening.read", screening_id, datetime.now(UTC))
-            )
-            return self._stored(row)
+        found = self.view_with_token(screening_id, token)
+        if found is None:
+            return None
+        stored, entry = found
+        self.write([], [entry])
+        return stored
+
+    def view_with_token(
+        self, screening_id: str, token: str
+    ) -> tuple[StoredScreening, Entry] | None:
+        """Like :meth:`get_with_token`, but the audit entry of the read is returned,
+        for the caller to write (a batch writer) before it shows the screening."""
+        row = self._screening_by_id.first(screening_id=screening_id)
+        if row is None:
+            return None
+        row_id, created_at, status, disposition, result, answers, token_hash = row
+        if not links.opens(token_hash, token, datetime.now(UTC), self.link_lifetime):
+            return None
+        context = row_id.encode()
+        stored = StoredScreening(
+            id=row_id,
+            created_at=_aware(created_at),
+            status=status,
+            disposition=disposition,
+            result_json=self.vault.open_bytes(result, context),
+            answers=self.vault.open(answers, context),
+        )
+        return stored, audit_chain.new_entry("person", "screening.read", row_id)
 
     def new_draft(self) -> str:
         """Start a draft and return its private resume token (never stored in clear)."""
@@ -336,10 +373,7 @@ class Repository:
 
     def audit(self, actor: str, action: str, target: str, detail: str = "") -> None:
         """Append one entry to the audit log (its own transaction)."""
-        with self.sessions.begin() as session:
-            entry = _audit(actor, action, target, datetime.now(UTC))
-            entry.detail = detail
-            session.add(entry)
+        self.write([], [audit_chain.new_entry(actor, action, target, detail)])
 
     def audit_events(self, target: str) -> list[AuditEvent]:
         """Audit entries for one target, oldest first."""

@@ -1,7 +1,10 @@
 """Staff accounts, sessions, the review queue, status changes, overrides and notes.
 
-Every staff read of a screening and every change is written to the audit log in the
-same transaction as the change itself.
+Every change is written to the audit log in the same transaction as the change
+itself. Every staff read is written to it before what was read is returned: the sync
+methods (:meth:`StaffStore.queue`, :meth:`StaffStore.screening`) write the entry
+themselves; the ``view_*`` methods return it for the web app's batch writer
+(:class:`ketascreen.storage.group_commit.GroupWriter`) to write first.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from sqlalchemy import bindparam, func, insert, select
 from ketascreen.domain.outcome import ScreeningResult
 from ketascreen.domain.types import SEVERITY
 from ketascreen.storage import links
+from ketascreen.storage.audit import new_entry
 from ketascreen.storage.direct import Direct
 from ketascreen.storage.orm import (
     AuditEvent,
@@ -27,7 +31,7 @@ from ketascreen.storage.orm import (
     SessionRow,
     UserRow,
 )
-from ketascreen.storage.repository import Repository
+from ketascreen.storage.repository import Entry, Repository
 
 ROLES = ("admin", "clinician", "coordinator")
 #: Roles that may change a screening's clinical result (override it, re-screen it).
@@ -89,6 +93,12 @@ class QueuePage:
     total: int
     offset: int = 0
 
+    @property
+    def shown(self) -> str:
+        """What the page showed, for the audit log."""
+        first = self.offset + 1 if self.entries else 0
+        return f"{len(self.entries)} rows from {first} of {self.total}"
+
 
 @dataclass(frozen=True)
 class Note:
@@ -140,6 +150,39 @@ _ENTRY_COLUMNS = (
 )
 
 
+# One screening for staff: everything stored, then its notes and the person's history.
+_FULL_SCREENING = select(
+    ScreeningRow.id,
+    ScreeningRow.created_at,
+    ScreeningRow.status,
+    ScreeningRow.disposition,
+    ScreeningRow.override_disposition,
+    ScreeningRow.result,
+    ScreeningRow.answers,
+    ScreeningRow.note,
+    ScreeningRow.person_ref,
+    ScreeningRow.person_key,
+).where(ScreeningRow.id == bindparam("screening_id"))
+_NOTES = (
+    select(
+        NoteRow.at,
+        NoteRow.author,
+        NoteRow.kind,
+        NoteRow.status,
+        NoteRow.disposition,
+        NoteRow.text,
+    )
+    .where(NoteRow.screening_id == bindparam("screening_id"))
+    .order_by(NoteRow.id)
+)
+_HISTORY = (
+    select(*_ENTRY_COLUMNS)
+    .where(ScreeningRow.person_key == bindparam("person_key"))
+    .where(ScreeningRow.id != bindparam("screening_id"))
+    .order_by(ScreeningRow.created_at.desc())
+)
+
+
 def _entry(row: Any) -> QueueEntry:
     """A queue entry from a row of :data:`_ENTRY_COLUMNS`."""
     return QueueEntry(
@@ -163,6 +206,7 @@ class StaffStore:
         self.repo = repository
         self.sessions = repository.sessions
         self._session_user = Direct(repository.single, _SESSION_USER)
+        self._full_screening = Direct(repository.single, _FULL_SCREENING)
 
     # -- accounts -------------------------------------------------------------------
 
@@ -331,6 +375,29 @@ class StaffStore:
         Returns:
             The entries, and how many screenings match in all.
         """
+        page, entry = self.view_queue(
+            actor,
+            disposition=disposition,
+            status=status,
+            search=search,
+            limit=limit,
+            offset=offset,
+        )
+        self.repo.write([], [entry])
+        return page
+
+    def view_queue(
+        self,
+        actor: StaffUser,
+        *,
+        disposition: str | None = None,
+        status: str | None = None,
+        search: str | None = None,
+        limit: int | None = QUEUE_PAGE,
+        offset: int = 0,
+    ) -> tuple[QueuePage, Entry]:
+        """Like :meth:`queue`, but the audit entry of the view is returned, for the
+        caller to write before it shows the page."""
         matching = [
             condition
             for condition in (
@@ -355,21 +422,33 @@ class StaffStore:
             .offset(offset)
         )
         count = select(func.count()).select_from(ScreeningRow).where(*matching)
-        with self.sessions.begin() as session:
-            rows = list(session.execute(query))
-            total = session.scalar(count) or 0
-            detail = f"{len(rows)} rows from {offset + 1 if rows else 0} of {total}"
-            session.add(_audit(actor.email, "queue.view", "-", detail))
-            return QueuePage([_entry(r) for r in rows], total, offset)
+        with self.repo.single.connect() as conn:
+            rows = list(conn.execute(query))
+            total = conn.execute(count).scalar_one()
+        page = QueuePage([_entry(r) for r in rows], total, offset)
+        return page, new_entry(actor.email, "queue.view", "-", page.shown)
 
     def screening(self, actor: StaffUser, screening_id: str) -> dict[str, Any] | None:
         """Everything stored about one screening, for staff; audited."""
-        with self.sessions.begin() as session:
-            row = session.get(ScreeningRow, screening_id)
-            if row is None:
-                return None
-            session.add(_audit(actor.email, "screening.view", screening_id))
-            context = row.id.encode()
+        found = self.view_screening(actor, screening_id)
+        if found is None:
+            return None
+        screening, entry = found
+        self.repo.write([], [entry])
+        return screening
+
+    def view_screening(
+        self, actor: StaffUser, screening_id: str
+    ) -> tuple[dict[str, Any], Entry] | None:
+        """Like :meth:`screening`, but the audit entry of the view is returned, for
+        the caller to write before it shows the screening."""
+        row = self._full_screening.first(screening_id=screening_id)
+        if row is None:
+            return None
+        (row_id, created_at, status, disposition, override) = row[:5]
+        result, answers, note, person_ref, person_key = row[5:]
+        vault, context = self.repo.vault, row_id.encode()
+        with self.repo.single.connect() as conn:
             notes = [
                 Note(
                     _aware(n.at),
@@ -377,47 +456,35 @@ class StaffStore:
                     n.kind,
                     n.status,
                     n.disposition,
-                    str(self.repo.vault.open(n.text, context)),
+                    str(vault.open(n.text, context)),
                 )
-                for n in session.scalars(
-                    select(NoteRow)
-                    .where(NoteRow.screening_id == screening_id)
-                    .order_by(NoteRow.id)
-                )
+                for n in conn.execute(_NOTES, {"screening_id": row_id})
             ]
-            history = []
-            if row.person_key:
-                history = [
+            history = (
+                [
                     _entry(r)
-                    for r in session.execute(
-                        select(*_ENTRY_COLUMNS)
-                        .where(ScreeningRow.person_key == row.person_key)
-                        .where(ScreeningRow.id != row.id)
-                        .order_by(ScreeningRow.created_at.desc())
+                    for r in conn.execute(
+                        _HISTORY, {"person_key": person_key, "screening_id": row_id}
                     )
                 ]
-            return {
-                "history": history,
-                "person_ref": (
-                    self.repo.vault.open(row.person_ref, context)
-                    if row.person_ref
-                    else None
-                ),
-                "id": row.id,
-                "created_at": _aware(row.created_at),
-                "status": row.status,
-                "disposition": row.disposition,
-                "override": row.override_disposition,
-                # JSON as stored: callers parse it straight into the model.
-                "result_json": self.repo.vault.open_bytes(row.result, context),
-                "answers": self.repo.vault.open(row.answers, context),
-                "notes": notes,
-                "note": (
-                    self.repo.vault.open(row.note, context)
-                    if row.note is not None
-                    else None
-                ),
-            }
+                if person_key
+                else []
+            )
+        screening = {
+            "history": history,
+            "person_ref": vault.open(person_ref, context) if person_ref else None,
+            "id": row_id,
+            "created_at": _aware(created_at),
+            "status": status,
+            "disposition": disposition,
+            "override": override,
+            # JSON as stored: callers parse it straight into the model.
+            "result_json": vault.open_bytes(result, context),
+            "answers": vault.open(answers, context),
+            "notes": notes,
+            "note": vault.open(note, context) if note is not None else None,
+        }
+        return screening, new_entry(actor.email, "screening.view", row_id)
 
     def set_status(
         self, actor: StaffUser, screening_id: str, status: str, note: str

@@ -224,7 +224,7 @@ async def read_screening(
 ) -> Response:
     """Read a stored screening with its private token (``Authorization: Bearer …``)
     or a staff session; every read is audited."""
-    found = find_screening(state, screening_id, request, authorization)
+    found = await find_screening(state, screening_id, request, authorization)
     if found is None:
         raise HTTPException(
             status.HTTP_404_NOT_FOUND, "No screening with this id and token."
@@ -250,26 +250,31 @@ class Found:
         return ScreeningResult.model_validate_json(self.result_json)
 
 
-def find_screening(
+async def find_screening(
     state: AppState, screening_id: str, request: Request, authorization: str | None
 ) -> Found | None:
-    """The screening for its private token (``Bearer …``) or a staff session.
+    """The screening for its private token (``Bearer …``) or a staff session; the
+    read's audit entry is committed before it is returned.
 
     Returns:
         The screening, or None for an unknown id or a wrong token (no hints).
     """
     token = (authorization or "").removeprefix("Bearer ").strip()
     if token:
-        stored = state.repository.get_with_token(screening_id, token)
-        if stored is not None:
+        read = state.repository.view_with_token(screening_id, token)
+        if read is not None:
+            stored, entry = read
+            await state.writer.audit(entry)
             return Found(
                 stored.answers, stored.result_json, stored.created_at, stored.status
             )
     session = request.cookies.get(COOKIE)
     staff = state.staff.session_user(session) if session else None
-    found = state.staff.screening(staff[0], screening_id) if staff else None
-    if found is None:
+    viewed = state.staff.view_screening(staff[0], screening_id) if staff else None
+    if viewed is None:
         return None
+    found, entry = viewed
+    await state.writer.audit(entry)
     return Found(
         found["answers"], found["result_json"], found["created_at"], found["status"]
     )

@@ -117,7 +117,7 @@ async def post_response(request: Request, state: StateDep) -> JSONResponse:
 
 
 @router.get("/Bundle/{screening_id}")
-def get_bundle(
+async def get_bundle(
     screening_id: str,
     request: Request,
     state: StateDep,
@@ -125,7 +125,7 @@ def get_bundle(
 ) -> JSONResponse:
     """A stored screening as a Bundle (QuestionnaireResponse, RiskAssessment,
     DetectedIssues, Observations); token or staff session; audited."""
-    found = find_screening(state, screening_id, request, authorization)
+    found = await find_screening(state, screening_id, request, authorization)
     if found is None:
         return _not_found(f"Bundle/{screening_id}")
     bundle = _bundle(state, found.result, found.answers, screening_id, found.created_at)

@@ -217,9 +217,11 @@ async def result_page(
 
     An unknown id and a wrong, revoked or expired link get the same kind page.
     """
-    stored = state.repository.get_with_token(screening_id, access)
-    if stored is None:
+    found = state.repository.view_with_token(screening_id, access)
+    if found is None:
         return _not_found(request)
+    stored, entry = found
+    await state.writer.audit(entry)  # committed before the result is shown
     result = ScreeningResult.model_validate_json(stored.result_json)
     return _page(
         request,

@@ -126,7 +126,7 @@ async def queue(
 ) -> HTMLResponse:
     """The review queue: most severe first, then newest; filters and search by id;
     QUEUE_PAGE screenings a page."""
-    found = state.staff.queue(
+    found, entry = state.staff.view_queue(
         staff.user,
         disposition=disposition or None,
         status=status or None,
@@ -134,6 +134,7 @@ async def queue(
         limit=QUEUE_PAGE,
         offset=(page - 1) * QUEUE_PAGE,
     )
+    await state.writer.audit(entry)  # committed before the page is shown
     filters = {"disposition": disposition, "status": status, "q": q}
 
     def link(number: int) -> str:
@@ -194,9 +195,11 @@ async def screening_page(
     request: Request, screening_id: str, staff: StaffDep, state: StateDep
 ) -> HTMLResponse:
     """Everything about one screening, for the clinician."""
-    found = state.staff.screening(staff.user, screening_id)
-    if found is None:
+    viewed = state.staff.view_screening(staff.user, screening_id)
+    if viewed is None:
         return _page(request, "link_not_found.html", status=404, title="Not found")
+    found, entry = viewed
+    await state.writer.audit(entry)  # committed before the page is shown
     return _screening(request, staff, state, found)
 
 
