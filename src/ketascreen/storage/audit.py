@@ -81,7 +81,10 @@ def new_entry(actor: str, action: str, target: str, detail: str = "") -> dict[st
 
 
 def as_utc(at: datetime) -> datetime:
-    """``at`` in UTC; a naive time (as SQLite returns them) is taken as UTC."""
+    """``at`` in UTC; a naive time (as SQLite returns them) is taken as UTC.
+
+    The storage layer reads its times back through here.
+    """
     return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
 
 

@@ -23,6 +23,7 @@ from pydantic_core import to_json
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
+from ketascreen.storage.audit import as_utc
 from ketascreen.storage.orm import AuditEvent, DraftRow, NoteRow, ScreeningRow
 from ketascreen.storage.repository import Repository, _audit
 
@@ -253,5 +254,4 @@ def _entry(actor: str, action: str, ids: list[str], summary: str) -> AuditEvent:
 
 def _utc(at: datetime) -> str:
     """ISO 8601 in UTC; a naive time (as SQLite returns them) is taken as UTC."""
-    aware = at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
-    return aware.isoformat().replace("+00:00", "Z")
+    return as_utc(at).isoformat().replace("+00:00", "Z")

@@ -291,7 +291,7 @@ class Repository:
         context = row_id.encode()
         stored = StoredScreening(
             id=row_id,
-            created_at=_aware(created_at),
+            created_at=audit_chain.as_utc(created_at),
             status=status,
             disposition=disposition,
             result_json=self.vault.open_bytes(result, context),
@@ -323,9 +323,7 @@ class Repository:
             return None
         draft_id, sealed, updated, screening_id = row
         answers = self.vault.open(sealed, draft_id.encode())
-        if updated.tzinfo is None:
-            updated = updated.replace(tzinfo=UTC)
-        expired = datetime.now(UTC) - updated > self.draft_lifetime
+        expired = datetime.now(UTC) - audit_chain.as_utc(updated) > self.draft_lifetime
         return Draft(draft_id, answers, screening_id, expired)
 
     def save_draft(
@@ -403,7 +401,7 @@ class Repository:
             ).scalar_one_or_none()
         if created_at is None:
             return None
-        return links.from_draft(draft_token, _aware(created_at))
+        return links.from_draft(draft_token, audit_chain.as_utc(created_at))
 
     def _replay(
         self, key: str, request: dict[str, Any], draft_token: str | None
@@ -457,7 +455,7 @@ class Repository:
         context = row.id.encode()
         return StoredScreening(
             id=row.id,
-            created_at=_aware(row.created_at),
+            created_at=audit_chain.as_utc(row.created_at),
             status=row.status,
             disposition=row.disposition,
             result_json=self.vault.open_bytes(row.result, context),
@@ -468,11 +466,6 @@ class Repository:
                 else None
             ),
         )
-
-
-def _aware(value: datetime) -> datetime:
-    """SQLite returns naive datetimes (in UTC)."""
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def _person_hash(key: bytes, person_ref: str) -> str:

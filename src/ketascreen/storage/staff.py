@@ -22,7 +22,7 @@ from sqlalchemy import bindparam, func, insert, select
 from ketascreen.domain.outcome import ScreeningResult
 from ketascreen.domain.types import SEVERITY
 from ketascreen.storage import links
-from ketascreen.storage.audit import new_entry
+from ketascreen.storage.audit import as_utc, new_entry
 from ketascreen.storage.direct import Direct
 from ketascreen.storage.orm import (
     AuditEvent,
@@ -116,10 +116,6 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
 def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
@@ -187,7 +183,7 @@ def _entry(row: Any) -> QueueEntry:
     """A queue entry from a row of :data:`_ENTRY_COLUMNS`."""
     return QueueEntry(
         row.id,
-        _aware(row.created_at),
+        as_utc(row.created_at),
         row.disposition,
         row.override_disposition or row.disposition,
         row.status,
@@ -304,7 +300,7 @@ class StaffStore:
                 _hasher.hash(password)  # same work as a real check: no timing hint
                 session.add(_audit(email[:200], "login.unknown_account", "-"))
                 return None
-            locked = row.locked_until is not None and _aware(row.locked_until) > now
+            locked = row.locked_until is not None and as_utc(row.locked_until) > now
             if row.disabled or locked:
                 session.add(
                     _audit(row.email, "login.refused", "-", "locked or disabled")
@@ -339,7 +335,7 @@ class StaffStore:
         if row is None:
             return None
         user_id, email, name, role, disabled, csrf, expires_at = row
-        if _aware(expires_at) <= _now() or disabled:
+        if as_utc(expires_at) <= _now() or disabled:
             return None
         return StaffUser(user_id, email, name, role, disabled), csrf
 
@@ -451,7 +447,7 @@ class StaffStore:
         with self.repo.single.connect() as conn:
             notes = [
                 Note(
-                    _aware(n.at),
+                    as_utc(n.at),
                     n.author,
                     n.kind,
                     n.status,
@@ -474,7 +470,7 @@ class StaffStore:
             "history": history,
             "person_ref": vault.open(person_ref, context) if person_ref else None,
             "id": row_id,
-            "created_at": _aware(created_at),
+            "created_at": as_utc(created_at),
             "status": status,
             "disposition": disposition,
             "override": override,
