@@ -92,6 +92,34 @@ class TestGroupWriter:
         assert verdict.intact, verdict.problem
         assert verdict.entries == 40
 
+    def test_lone_read_entry_written_at_once(self, repo: Repository) -> None:
+        """With nothing waiting or being written, a read's entry is written on the
+        event loop's thread (no trip to a worker); a submission still goes to one."""
+        import threading
+
+        writer = GroupWriter(repo)
+        threads: list[str] = []
+        original = repo.write
+
+        def recording(
+            batch: list[Prepared], entries: list[Entry] | None = None
+        ) -> None:
+            threads.append(threading.current_thread().name)
+            original(batch, entries)
+
+        repo.write = recording  # type: ignore[method-assign]
+
+        async def main() -> str:
+            await writer.audit(audit.new_entry("person", "screening.read", "lone"))
+            await writer.submit(repo.prepare(answers={}, result=run({"age": 40})))
+            await writer.close()
+            return threading.current_thread().name
+
+        loop_thread = asyncio.run(main())
+        assert threads[0] == loop_thread
+        assert threads[1] != loop_thread
+        assert [e.action for e in repo.audit_events("lone")] == ["screening.read"]
+
     def test_duplicate_fails_alone(self, repo: Repository) -> None:
         """A duplicate id in a batch fails only that submission."""
         writer = GroupWriter(repo)
