@@ -13,7 +13,7 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -83,6 +83,24 @@ class QueueEntry:
 
 #: Screenings on one page of the review queue.
 QUEUE_PAGE = 100
+
+
+class QueueQuery(TypedDict, total=False):
+    """Filters and paging of the review queue; a key left out filters nothing.
+
+    Keys:
+        disposition: only this stored disposition.
+        status: only this status.
+        search: only ids that start with this.
+        limit: at most this many entries (``None``: all; left out: QUEUE_PAGE).
+        offset: skip this many first (a later page).
+    """
+
+    disposition: str | None
+    status: str | None
+    search: str | None
+    limit: int | None
+    offset: int
 
 
 @dataclass(frozen=True)
@@ -348,52 +366,28 @@ class StaffStore:
 
     # -- the queue and screenings ---------------------------------------------------
 
-    def queue(
-        self,
-        actor: StaffUser,
-        *,
-        disposition: str | None = None,
-        status: str | None = None,
-        search: str | None = None,
-        limit: int | None = QUEUE_PAGE,
-        offset: int = 0,
-    ) -> QueuePage:
+    def queue(self, actor: StaffUser, **query: Unpack[QueueQuery]) -> QueuePage:
         """Screenings by severity (most severe first), then newest first; audited.
 
         Args:
             actor: who looks (for the audit log).
-            disposition: only this stored disposition.
-            status: only this status.
-            search: only ids that start with this.
-            limit: at most this many entries (``None``: all).
-            offset: skip this many first (a later page).
+            query: filters and paging, see :class:`QueueQuery`.
 
         Returns:
             The entries, and how many screenings match in all.
         """
-        page, entry = self.view_queue(
-            actor,
-            disposition=disposition,
-            status=status,
-            search=search,
-            limit=limit,
-            offset=offset,
-        )
+        page, entry = self.view_queue(actor, **query)
         self.repo.write([], [entry])
         return page
 
     def view_queue(
-        self,
-        actor: StaffUser,
-        *,
-        disposition: str | None = None,
-        status: str | None = None,
-        search: str | None = None,
-        limit: int | None = QUEUE_PAGE,
-        offset: int = 0,
+        self, actor: StaffUser, **query: Unpack[QueueQuery]
     ) -> tuple[QueuePage, Entry]:
         """Like :meth:`queue`, but the audit entry of the view is returned, for the
         caller to write before it shows the page."""
+        disposition, status = query.get("disposition"), query.get("status")
+        search = query.get("search")
+        limit, offset = query.get("limit", QUEUE_PAGE), query.get("offset", 0)
         matching = [
             condition
             for condition in (
@@ -406,7 +400,7 @@ class StaffStore:
             )
             if condition is not None
         ]
-        query = (
+        statement = (
             select(*_ENTRY_COLUMNS)
             .where(*matching)
             .order_by(
@@ -419,7 +413,7 @@ class StaffStore:
         )
         count = select(func.count()).select_from(ScreeningRow).where(*matching)
         with self.repo.single.connect() as conn:
-            rows = list(conn.execute(query))
+            rows = list(conn.execute(statement))
             total = conn.execute(count).scalar_one()
         page = QueuePage([_entry(r) for r in rows], total, offset)
         return page, new_entry(actor.email, "queue.view", "-", page.shown)
