@@ -14,8 +14,8 @@ then for a bounded time drives it from a bounded number of concurrent users:
 - clinicians: the review queue and screening pages.
 
 Every acknowledged submission (a 201, or the redirect to its result) is recorded. After
-the load, each is read back with its token (all, or a random sample of
-``--read-back``), the server is stopped, and the rows in the database are compared:
+the load, each is read back with its token (a random sample of ``--read-back``, or
+all with ``--read-back 0``), the server is stopped, and the rows in the database are compared:
 ``lost`` counts acknowledged screenings missing or unreadable, ``extra`` stored rows
 that no client was told about. Exits 1 on any 5xx, lost screening, unexplained extra
 row, or retry answered with another screening; the figures are printed either way.
@@ -431,7 +431,7 @@ async def read_back(url: str, tally: Tally, limit: int, seed: int) -> tuple[int,
     """Read acknowledged screenings with the link received last (or, for ones sent
     twice at once, with either link); (checked, unreadable)."""
     ids = list(tally.acknowledged)
-    if len(ids) > limit:
+    if 0 < limit < len(ids):
         ids = random.Random(seed).sample(ids, limit)
     gate = asyncio.Semaphore(16)
     async with client_for(url, 16) as client:
@@ -607,7 +607,8 @@ def parse_args() -> argparse.Namespace:
         "--read-back",
         type=int,
         default=5000,
-        help="read back at most this many acknowledged screenings (a random sample)",
+        help="read back at most this many acknowledged screenings (a random sample; "
+        "0: every one)",
     )
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
