@@ -5,22 +5,15 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
 from bs4 import BeautifulSoup
 from fastapi.testclient import TestClient
 
 from ketascreen.storage.staff import StaffStore
-from ketascreen.web.routes import staff as staff_routes
 from tests.web.conftest import client, settings
 
 __all__ = ["client", "settings"]
 
 PASSWORD = "correct horse battery"
-
-
-@pytest.fixture(autouse=True)
-def _fresh_rate_limit() -> None:
-    staff_routes.rate_limit.attempts.clear()
 
 
 def store(test_client: TestClient) -> StaffStore:

@@ -55,7 +55,6 @@ from ketascreen.storage import links
 from ketascreen.web.app import create_app
 from ketascreen.web.auth import COOKIE
 from ketascreen.web.pages import facts_of, visible_sections
-from ketascreen.web.routes import staff as staff_routes
 
 VISITORS = (
     "anonymous",
@@ -198,11 +197,6 @@ class Target:
     draft: str
     guess: str
     section: str
-
-
-@pytest.fixture(autouse=True)
-def _fresh_rate_limit() -> None:
-    staff_routes.rate_limit.attempts.clear()
 
 
 @pytest.fixture

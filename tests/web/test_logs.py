@@ -23,18 +23,12 @@ from tests.servers import Server, free_port, server_env
 
 from ketascreen.config import Settings
 from ketascreen.web.app import create_app
-from ketascreen.web.routes import staff as staff_routes
 
 MARK = "Qz7xLogMark"  # letters only: the same in JSON, forms and URLs
 ADMIN, PASSWORD = "admin@clinic.test", "correct horse battery"
 #: The real server's client, or the in-process app's.
 Http = httpx.Client | TestClient
 NOTE = "Referral letter. Pt denies SI. Hx bipolar I, stable on lithium x 3 yrs."
-
-
-@pytest.fixture(autouse=True)
-def _fresh_rate_limit() -> None:
-    staff_routes.rate_limit.attempts.clear()
 
 
 def exercise(http: Http) -> list[str]:

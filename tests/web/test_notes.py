@@ -16,17 +16,11 @@ from sqlalchemy import text
 from ketascreen.storage.repository import Repository
 from ketascreen.storage.staff import StaffStore
 from ketascreen.web.note import NotePublic
-from ketascreen.web.routes import staff as staff_routes
 
 PASSWORD = "correct horse battery"
 ANSWERS = {"age": 40, "bipolar_dx": "no"}
 NOTE = "Pt denies SI. Hx bipolar I, stable on lithium x 3 yrs."
 SENTENCE = "Hx bipolar I, stable on lithium x 3 yrs."
-
-
-@pytest.fixture(autouse=True)
-def _fresh_rate_limit() -> None:
-    staff_routes.rate_limit.attempts.clear()
 
 
 def soup(response: Any) -> Any:

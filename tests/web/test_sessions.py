@@ -29,18 +29,12 @@ from tests.web.visitors import (
 )
 
 from ketascreen.config import Settings
-from ketascreen.storage.orm import SessionRow, UserRow
-from ketascreen.storage.staff import MAX_FAILED_LOGINS
+from ketascreen.storage.orm import LoginAttempts, SessionRow, UserRow
+from ketascreen.storage.staff import LOGIN_ATTEMPTS_PER_MINUTE, MAX_FAILED_LOGINS
 from ketascreen.web.app import create_app
-from ketascreen.web.auth import COOKIE, LOGIN_ATTEMPTS_PER_MINUTE
-from ketascreen.web.routes import staff as staff_routes
+from ketascreen.web.auth import COOKIE
 
 ADMIN = "admin@clinic.test"
-
-
-@pytest.fixture(autouse=True)
-def _fresh_rate_limit() -> None:
-    staff_routes.rate_limit.attempts.clear()
 
 
 @pytest.fixture
@@ -241,6 +235,40 @@ class TestBruteForce:
         elsewhere = TestClient(staffed.app, client=("192.0.2.7", 50000))
         assert log_in(elsewhere).status_code == 303
 
+    def test_limit_slides_across_the_minute(self, staffed: TestClient) -> None:
+        """Last minute's attempts weigh by the part of it still in the window; a
+        refused attempt counts too; two minutes later the address is free."""
+        store = staff_store(staffed)
+        start = datetime(2026, 11, 29, 9, 0, 50, tzinfo=UTC)
+        for _ in range(LOGIN_ATTEMPTS_PER_MINUTE):
+            assert store.allow_login_attempt("192.0.2.9", start)
+        assert not store.allow_login_attempt("192.0.2.9", start)  # the 11th
+        # 20 s into the next minute: 11 x 40/60 = 7.3 from before, room for 2 more.
+        later = start + timedelta(seconds=30)
+        assert [store.allow_login_attempt("192.0.2.9", later) for _ in range(3)] == [
+            True,
+            True,
+            False,
+        ]
+        assert store.allow_login_attempt("192.0.2.10", later)  # another address
+        assert store.allow_login_attempt("192.0.2.9", start + timedelta(minutes=2))
+
+    def test_addresses_stored_hashed_and_old_minutes_dropped(
+        self, staffed: TestClient
+    ) -> None:
+        """The table holds an address's SHA-256, never the address; rows older than
+        the window go at the next attempt."""
+        store = staff_store(staffed)
+        start = datetime(2026, 11, 29, 9, 0, 0, tzinfo=UTC)
+        store.allow_login_attempt("192.0.2.9", start)
+        store.allow_login_attempt("192.0.2.9", start + timedelta(minutes=5))
+        with repository(staffed).engine.connect() as conn:
+            rows = conn.execute(
+                select(LoginAttempts.address_hash, LoginAttempts.count)
+            ).all()
+        digest = hashlib.sha256(b"192.0.2.9").hexdigest()
+        assert [tuple(row) for row in rows] == [(digest, 1)]
+
 
 class TestCookie:
     """The session cookie's flags."""
@@ -380,6 +408,19 @@ class TestBehindTheProxy:
             httpx.post(proxied + "/staff/login", data=login, headers=second).status_code
             == 401
         )
+
+    def test_limit_shared_by_server_processes(self, tmp_path: Path) -> None:
+        """Two server processes on one database (as ``--workers 2`` runs) share
+        one limit: half the attempts on each, then both refuse."""
+        env = server_env(tmp_path)
+        login = {"email": "nobody@clinic.test", "password": PASSWORD}
+        with running_server(env) as first, running_server(env) as second:
+            for number in range(LOGIN_ATTEMPTS_PER_MINUTE):
+                url = (first if number % 2 else second).url + "/staff/login"
+                assert httpx.post(url, data=login).status_code == 401
+            for server in (first, second):
+                refused = httpx.post(server.url + "/staff/login", data=login)
+                assert refused.status_code == 429
 
     def test_untrusted_proxy_ignored(self, tmp_path: Path) -> None:
         """With another address as the trusted proxy, a forwarded HTTPS claim from

@@ -23,11 +23,6 @@ def store(client: TestClient) -> StaffStore:
     return found
 
 
-@pytest.fixture(autouse=True)
-def _fresh_rate_limit() -> None:
-    staff_routes.rate_limit.attempts.clear()
-
-
 def account(client: TestClient, role: str, email: str | None = None) -> str:
     email = email or f"{role}@clinic.test"
     store(client).add_user(email, role.title(), role, PASSWORD)

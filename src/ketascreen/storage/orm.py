@@ -122,6 +122,20 @@ class SessionRow(Base):
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
+class LoginAttempts(Base):
+    """Sign-in attempts from one address in one minute (the address stored hashed).
+
+    One row per address and minute, counted up in a single statement, so that every
+    server process shares one limit.
+    """
+
+    __tablename__ = "login_attempts"
+
+    address_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    minute: Mapped[int] = mapped_column(Integer, primary_key=True, index=True)
+    count: Mapped[int] = mapped_column(Integer)
+
+
 class NoteRow(Base):
     """A staff note, status change or override on a screening (text sealed)."""
 

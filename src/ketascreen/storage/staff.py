@@ -17,7 +17,8 @@ from typing import Any, TypedDict, Unpack
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from sqlalchemy import bindparam, func, insert, select
+from sqlalchemy import bindparam, delete, func, insert, select
+from sqlalchemy.dialects import postgresql, sqlite
 
 from ketascreen.domain.outcome import ScreeningResult
 from ketascreen.domain.types import SEVERITY
@@ -26,6 +27,7 @@ from ketascreen.storage.audit import as_utc, new_entry
 from ketascreen.storage.direct import Direct
 from ketascreen.storage.orm import (
     AuditEvent,
+    LoginAttempts,
     NoteRow,
     ScreeningRow,
     SessionRow,
@@ -46,6 +48,7 @@ STATUSES = (
 )
 MAX_FAILED_LOGINS = 5
 LOCKOUT = timedelta(minutes=15)
+LOGIN_ATTEMPTS_PER_MINUTE = 10  # per client address, across every server process
 SESSION_LENGTH = timedelta(hours=8)
 _hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
 
@@ -136,6 +139,11 @@ def _now() -> datetime:
 
 def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _dialect_insert(dialect: str) -> Any:
+    """The INSERT with ON CONFLICT of the database in use (both have RETURNING)."""
+    return postgresql.insert if dialect == "postgresql" else sqlite.insert
 
 
 #: A session and its user in one query (built once: every staff request runs it).
@@ -302,6 +310,41 @@ class StaffStore:
         return row
 
     # -- sign-in --------------------------------------------------------------------
+
+    def allow_login_attempt(self, address: str, now: datetime | None = None) -> bool:
+        """Count a sign-in attempt from an address; False when it is over the limit.
+
+        At most LOGIN_ATTEMPTS_PER_MINUTE in any minute, estimated as a sliding
+        window: this minute's attempts, and last minute's in proportion to the part
+        of it still inside the window. Every attempt counts, refused ones too, so an
+        address that keeps trying stays refused. The count is kept in the database,
+        one row per hashed address and minute, raised in one statement: every server
+        process shares it, and it outlives a restart. Rows older than a minute go.
+
+        Args:
+            address: the client's address.
+            now: the time of the attempt (default: now).
+        """
+        at = (now or _now()).timestamp()
+        minute, elapsed = divmod(at, 60)
+        key = _digest(address)
+        upsert = _dialect_insert(self.repo.engine.dialect.name)(LoginAttempts)
+        counted = upsert.values(address_hash=key, minute=int(minute), count=1)
+        counted = counted.on_conflict_do_update(
+            index_elements=[LoginAttempts.address_hash, LoginAttempts.minute],
+            set_={"count": LoginAttempts.count + 1},
+        ).returning(LoginAttempts.count)
+        earlier = select(LoginAttempts.count).where(
+            LoginAttempts.address_hash == key, LoginAttempts.minute == int(minute) - 1
+        )
+        with self.repo.engine.begin() as conn:
+            conn.execute(
+                delete(LoginAttempts).where(LoginAttempts.minute < int(minute) - 1)
+            )
+            this_minute = conn.execute(counted).scalar_one()
+            last_minute = conn.execute(earlier).scalar() or 0
+        estimate = this_minute + last_minute * (1 - elapsed / 60)
+        return bool(estimate <= LOGIN_ATTEMPTS_PER_MINUTE)
 
     def login(self, email: str, password: str) -> tuple[str, StaffUser] | None:
         """Check a password; on success start a session and return its cookie token.

@@ -1,10 +1,8 @@
-"""Staff sign-in for pages: session cookie, CSRF check and a login rate limit."""
+"""Staff sign-in for pages: session cookie and CSRF check."""
 
 from __future__ import annotations
 
 import hmac
-import time
-from collections import defaultdict, deque
 from dataclasses import dataclass
 from typing import Annotated
 from urllib.parse import urlsplit
@@ -15,7 +13,6 @@ from ketascreen.storage.staff import StaffUser
 from ketascreen.web.deps import StateDep
 
 COOKIE = "ks_staff"
-LOGIN_ATTEMPTS_PER_MINUTE = 10
 
 
 class LoginRequired(Exception):
@@ -62,22 +59,3 @@ def check_origin(request: Request) -> None:
     origin = request.headers.get("origin")
     if origin is not None and urlsplit(origin).netloc != request.headers.get("host"):
         raise CsrfFailed
-
-
-class LoginRateLimit:
-    """At most N login attempts per client address per minute (in memory)."""
-
-    def __init__(self, per_minute: int = LOGIN_ATTEMPTS_PER_MINUTE) -> None:
-        self.per_minute = per_minute
-        self.attempts: dict[str, deque[float]] = defaultdict(deque)
-
-    def allow(self, client: str) -> bool:
-        """Record an attempt; False when the client is over the limit."""
-        now = time.monotonic()
-        window = self.attempts[client]
-        while window and now - window[0] > 60:
-            window.popleft()
-        if len(window) >= self.per_minute:
-            return False
-        window.append(now)
-        return True

@@ -23,7 +23,6 @@ from ketascreen.storage.staff import (
 )
 from ketascreen.web.auth import (
     COOKIE,
-    LoginRateLimit,
     StaffDep,
     check_csrf,
     check_origin,
@@ -37,7 +36,6 @@ router = APIRouter(prefix="/staff", include_in_schema=False)
 #: The highest queue page asked for by number (a bigger one would overflow the
 #: database's offset; 100 million screenings is far beyond any clinic).
 MAX_QUEUE_PAGES = 1_000_000
-rate_limit = LoginRateLimit()
 DISPOSITIONS = [d.value for d in Disposition]
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
@@ -67,7 +65,7 @@ def login(
     """
     check_origin(request)
     client = request.client.host if request.client else "unknown"
-    if not rate_limit.allow(client):
+    if not state.staff.allow_login_attempt(client):
         return _page(
             request,
             "staff_login.html",
