@@ -22,7 +22,7 @@ from bisect import bisect_right
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from ketascreen.nlp.prefilter import guard, plain
+from ketascreen.nlp.prefilter import NoteText, guard
 from ketascreen.nlp.rules import NlpContent, load_nlp_content
 
 if TYPE_CHECKING:
@@ -145,6 +145,18 @@ def doc_text(doc: Doc) -> str:
         text = doc.text
         doc.user_data[TEXT_KEY] = text
     return text
+
+
+NOTE_KEY = "ketascreen_note"
+
+
+def note_text(doc: Doc) -> NoteText:
+    """The doc's text read once for guarded patterns, kept in ``user_data``."""
+    note = doc.user_data.get(NOTE_KEY)
+    if not isinstance(note, NoteText):
+        note = NoteText(doc_text(doc))
+        doc.user_data[NOTE_KEY] = note
+    return note
 
 
 def split_sentences(doc: Doc) -> Doc:
@@ -343,13 +355,10 @@ class _RegexTargets:
     def __call__(self, doc: Doc) -> Doc:
         from spacy.util import filter_spans
 
-        text = doc_text(doc)
-        lowered = plain(text)
+        note = note_text(doc)
         spans = []
         for guarded, label in self.patterns:
-            if not guarded.may_match(lowered):
-                continue
-            for match in guarded.pattern.finditer(text):
+            for match in guarded.finditer(note):
                 span = doc.char_span(
                     match.start(), match.end(), label=label, alignment_mode="expand"
                 )

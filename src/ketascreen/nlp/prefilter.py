@@ -9,10 +9,41 @@ pattern to match, and a substring test for them is many times faster than the se
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 _META = set("\\()[]?*+{}.|^$")
+#: Letters that case-insensitive matching takes for an ASCII letter, folded to it one
+#: for one (``str.lower`` would make "İ" two characters and leave "ı" and "ſ").
+_FOLD = str.maketrans(
+    {
+        **{chr(c): chr(c + 32) for c in range(ord("A"), ord("Z") + 1)},
+        "\u0130": "i",
+        "\u0131": "i",
+        "\u017f": "s",
+        "\u212a": "k",
+    }
+)
+_WORD_KEY = re.compile(r"\b\w.?", re.DOTALL)
+_ANCHOR = re.compile(r"[a-z0-9][\x20-\x7e]+")
+
+
+class NoteText:
+    """A note's text, read once for every guarded pattern run over it.
+
+    Holds the plain form for the needle tests, the text case folded, and where its
+    words start, by their first two characters: an anchored pattern is tried only
+    there.
+    """
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.plain = plain(text)
+        self.folded = text.lower() if text.isascii() else text.translate(_FOLD)
+        starts: dict[str, list[int]] = {}
+        for match in _WORD_KEY.finditer(self.folded):
+            starts.setdefault(match.group(), []).append(match.start())
+        self.word_starts = starts
 
 
 @dataclass(frozen=True)
@@ -22,16 +53,51 @@ class Guarded:
     Each set is a necessary condition: the pattern can match only if the text
     contains at least one needle of every set. Needles are matched in the note's
     *plain* form (:func:`plain`), so a leading space means "at the start of a word".
+
+    ``anchors``: when every match starts a word with one of the pattern's literal
+    starts (a pattern that opens with ``\\b`` and an alternation of literals), those
+    starts by their first two letters; :meth:`finditer` then tries the pattern only
+    where a word starts so, instead of at every offset. ``given`` are the needle sets
+    that do not come from the pattern's own starts.
     """
 
     pattern: re.Pattern[str]
     needle_sets: tuple[tuple[str, ...], ...]
+    anchors: dict[str, tuple[str, ...]] | None = None
+    given: tuple[tuple[str, ...], ...] = ()
 
     def may_match(self, plain_text: str) -> bool:
         """False only when the text (as :func:`plain` gives it) cannot match."""
         return all(
             any(n in plain_text for n in needles) for needles in self.needle_sets
         )
+
+    def finditer(self, note: NoteText) -> Iterator[re.Match[str]]:
+        """The matches ``pattern.finditer(note.text)`` gives, found with less work."""
+        if self.anchors is None:
+            if self.may_match(note.plain):
+                yield from self.pattern.finditer(note.text)
+            return
+        starts, folded = note.word_starts, note.folded
+        found = {
+            at
+            for key in starts.keys() & self.anchors.keys()
+            for needle in self.anchors[key]
+            for at in starts[key]
+            if folded.startswith(needle, at)
+        }
+        if not found or not all(
+            any(n in note.plain for n in needles) for needles in self.given
+        ):
+            return
+        end = 0
+        for at in sorted(found):
+            if at < end:
+                continue  # inside the last match, as finditer goes on after it
+            match = self.pattern.match(note.text, at)
+            if match is not None:
+                yield match
+                end = match.end()
 
 
 _NOT_WORD = re.compile(r"[^a-z0-9]+")
@@ -43,7 +109,7 @@ def plain(text: str) -> str:
 
 
 def guard(regex: str, given: Sequence[str] | None = None) -> Guarded:
-    """Compile ``regex`` case-insensitively with its needle sets.
+    """Compile ``regex`` case-insensitively with its needle sets and anchors.
 
     Args:
         regex: the pattern.
@@ -51,13 +117,19 @@ def guard(regex: str, given: Sequence[str] | None = None) -> Guarded:
             starts found in the pattern itself.
     """
     sets: list[tuple[str, ...]] = []
+    given_sets = (tuple(_plain_needle(n) for n in given),) if given else ()
     found = needles(regex)
+    anchors: dict[str, tuple[str, ...]] | None = None
     if found is not None:
         start = " " if regex.startswith("\\b") else ""
         sets.append(tuple(start + n for n in found))
-    if given:
-        sets.append(tuple(_plain_needle(n) for n in given))
-    return Guarded(re.compile(regex, re.IGNORECASE), tuple(sets))
+        if start and all(_ANCHOR.fullmatch(n) for n in found):
+            anchors = {}
+            for needle in found:
+                anchors[needle[:2]] = (*anchors.get(needle[:2], ()), needle)
+    sets.extend(given_sets)
+    compiled = re.compile(regex, re.IGNORECASE)
+    return Guarded(compiled, tuple(sets), anchors, given_sets)
 
 
 def _plain_needle(needle: str) -> str:

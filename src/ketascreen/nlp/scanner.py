@@ -29,8 +29,14 @@ from functools import cache
 from typing import Any
 
 from ketascreen.errors import InputError, Problem
-from ketascreen.nlp.pipeline import TEXT_KEY, SectionIndex, build_pipeline, doc_text
-from ketascreen.nlp.prefilter import Guarded, guard, plain
+from ketascreen.nlp.pipeline import (
+    TEXT_KEY,
+    SectionIndex,
+    build_pipeline,
+    doc_text,
+    note_text,
+)
+from ketascreen.nlp.prefilter import Guarded, guard
 from ketascreen.nlp.rules import Concept, NlpContent, Screener, load_nlp_content
 from ketascreen.nlp.times import TimeMention, find_times
 from ketascreen.screening import get_content
@@ -488,8 +494,8 @@ def _reads_as(content: NlpContent, section: str | None) -> str | None:
 def _read_values(content: NlpContent, doc: Any, note: _Note, out: NoteScan) -> None:
     """Measurements and amounts over the whole text; drinking sentence by sentence."""
     sents, sections = note.sents, note.sections
-    text = doc_text(doc)
-    lowered = plain(text)
+    read = note_text(doc)
+    text, lowered = read.text, read.plain
     char_starts = [sent.start_char for sent in sents]
 
     def where(match: re.Match[str], source: str) -> Mention:
@@ -499,9 +505,7 @@ def _read_values(content: NlpContent, doc: Any, note: _Note, out: NoteScan) -> N
 
     for reading in content.values.readings:
         guarded = _guarded(reading.regex, tuple(reading.needles))
-        if not guarded.may_match(lowered):
-            continue
-        for match in guarded.pattern.finditer(text):
+        for match in guarded.finditer(read):
             for group, item in reading.items.items():
                 raw = match.groupdict().get(group)
                 if raw is not None:
@@ -517,9 +521,7 @@ def _read_values(content: NlpContent, doc: Any, note: _Note, out: NoteScan) -> N
                     out.candidates.append(Candidate(item, int(raw), mention))
     for amount in content.values.amounts:
         guarded = _guarded(amount.regex, tuple(amount.needles))
-        if not guarded.may_match(lowered):
-            continue
-        for match in guarded.pattern.finditer(text):
+        for match in guarded.finditer(read):
             if _set_aside(out, match.start(), match.end()):
                 continue  # "my wife is 19 weeks pregnant": hers, not the person's
             groups = {k: v for k, v in match.groupdict().items() if v is not None}

@@ -1,0 +1,129 @@
+"""Guarded patterns find exactly what the plain regular expression finds.
+
+The scanner runs its concept and value patterns through :class:`Guarded`, which skips
+a pattern whose needles are absent and tries an anchored pattern only where a word
+starts with one of its literal starts. These tests hold it to ``re``'s own answer on
+every pattern the content has, over generated notes and notes from the corpus.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ketascreen.nlp.pipeline import build_pipeline
+from ketascreen.nlp.prefilter import Guarded, NoteText, guard
+from ketascreen.nlp.rules import load_nlp_content
+from tests.nlp.corpus_tools import DEV, HELDOUT, PROBE, load
+
+
+def content_patterns() -> list[Guarded]:
+    """Every guarded pattern the scanner runs: concept regexes and value patterns."""
+    nlp = build_pipeline()
+    targets = dict(nlp.pipeline)["ketascreen_regex_targets"]
+    found: list[Guarded] = [g for g, _ in targets.patterns]  # type: ignore[attr-defined]
+    values = load_nlp_content().values
+    found += [guard(reading.regex, reading.needles) for reading in values.readings]
+    found += [guard(amount.regex, amount.needles) for amount in values.amounts]
+    return found
+
+
+PATTERNS = content_patterns()
+#: Words the patterns look for, odd spellings and letters that case-insensitive
+#: matching takes for ASCII ones ("İ", "ı", "ſ" and the Kelvin sign).
+WORDS = [
+    "husband",
+    "HUSBAND",
+    "huſband",
+    "suicide",
+    "ſuicide",
+    "tried",
+    "TRİED",
+    "trıed",
+    "Kill",
+    "\u212aill",
+    "myself",
+    "not sure",
+    "no one",
+    "nobody",
+    "BP",
+    "158/96",
+    "hr 88",
+    "42 yo",
+    "F",
+    "pregnant",
+    "14 wks",
+    "ketamine",
+    "hives",
+    "believes",
+    "voices",
+    "expects",
+    "cure",
+    "a",
+    "i",
+    "I'm",
+    "_tried",
+    "1tried",
+    "-",
+    ".",
+    ",",
+    "\n",
+    " ",
+    "  ",
+]
+
+
+def check(text: str) -> None:
+    note = NoteText(text)
+    for guarded in PATTERNS:
+        expected = [m.span() for m in guarded.pattern.finditer(text)]
+        assert [m.span() for m in guarded.finditer(note)] == expected, (
+            guarded.pattern.pattern,
+            text,
+        )
+
+
+def test_most_concept_patterns_are_anchored() -> None:
+    """The speed-up is real: most concept patterns are tried at word starts only."""
+    anchored = sum(1 for g in PATTERNS if g.anchors is not None)
+    assert anchored >= len(PATTERNS) // 2
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(WORDS), max_size=40).map("".join))
+def test_same_matches_as_re_on_generated_text(text: str) -> None:
+    check(text)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sampled_from(WORDS), max_size=30).map(" ".join))
+def test_same_matches_as_re_on_generated_words(text: str) -> None:
+    check(text)
+
+
+def test_same_matches_as_re_on_the_corpus() -> None:
+    texts = [c["text"] for path in (DEV, HELDOUT, PROBE) for c in load(path)["cases"]]
+    for text in texts:
+        check(text)
+        check(text.upper())
+
+
+@pytest.mark.parametrize(
+    ("regex", "text", "spans"),
+    [
+        # a match starts only where a word starts
+        (r"\b(?:tried|attempted)\s+to\b", "retried to; tried to", [(12, 20)]),
+        # case-insensitive, folded letters included
+        (r"\b(?:suicide)", "SUİCİDE ſuicide", [(0, 7), (8, 15)]),
+        # overlapping starts: finditer goes on after a match
+        (r"\b(?:no one|one)\b", "no one one", [(0, 6), (7, 10)]),
+    ],
+)
+def test_examples(regex: str, text: str, spans: list[tuple[int, int]]) -> None:
+    guarded = guard(regex)
+    assert guarded.anchors is not None
+    assert [m.span() for m in re.finditer(regex, text, re.I)] == spans
+    assert [m.span() for m in guarded.finditer(NoteText(text))] == spans
