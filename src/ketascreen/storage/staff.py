@@ -338,11 +338,13 @@ class StaffStore:
             LoginAttempts.address_hash == key, LoginAttempts.minute == int(minute) - 1
         )
         with self.repo.engine.begin() as conn:
+            this_minute = conn.execute(counted).scalar_one()
+            last_minute = conn.execute(earlier).scalar() or 0
+        # Apart, so that no transaction holds two sets of row locks (no deadlock).
+        with self.repo.engine.begin() as conn:
             conn.execute(
                 delete(LoginAttempts).where(LoginAttempts.minute < int(minute) - 1)
             )
-            this_minute = conn.execute(counted).scalar_one()
-            last_minute = conn.execute(earlier).scalar() or 0
         estimate = this_minute + last_minute * (1 - elapsed / 60)
         return bool(estimate <= LOGIN_ATTEMPTS_PER_MINUTE)
 
