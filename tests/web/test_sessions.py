@@ -4,7 +4,9 @@ brute force, cookie flags, security headers, and HSTS behind a TLS proxy."""
 from __future__ import annotations
 
 import hashlib
+from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -13,6 +15,7 @@ import pytest
 from fastapi.routing import iter_route_contexts
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select, update
+from tests.databases import fresh_database
 from tests.servers import running_server, server_env
 from tests.web.visitors import (
     CHANGES,
@@ -421,6 +424,35 @@ class TestBehindTheProxy:
             for server in (first, second):
                 refused = httpx.post(server.url + "/staff/login", data=login)
                 assert refused.status_code == 429
+
+    @pytest.mark.parametrize("db", ["sqlite", "postgresql"])
+    def test_limit_holds_under_concurrent_attempts(
+        self, db: str, tmp_path: Path, request: pytest.FixtureRequest
+    ) -> None:
+        """150 attempts at once from three addresses, spread over two server
+        processes: exactly ten per address get through, every other one gets 429,
+        and none fails (the count is raised in one statement)."""
+        url = (
+            fresh_database(request.getfixturevalue("postgres"))
+            if db == "postgresql"
+            else None
+        )
+        env = server_env(tmp_path, database_url=url)
+        login = {"email": "nobody@clinic.test", "password": PASSWORD}
+        with running_server(env) as first, running_server(env) as second:
+
+            def attempt(number: int) -> int:
+                server = (first, second)[number % 2]
+                forwarded = {"X-Forwarded-For": f"198.51.100.{number % 3}"}
+                answer = httpx.post(
+                    server.url + "/staff/login", data=login, headers=forwarded
+                )
+                return answer.status_code
+
+            with ThreadPoolExecutor(max_workers=16) as pool:
+                codes = Counter(pool.map(attempt, range(150)))
+        allowed = 3 * LOGIN_ATTEMPTS_PER_MINUTE
+        assert codes == {401: allowed, 429: 150 - allowed}
 
     def test_untrusted_proxy_ignored(self, tmp_path: Path) -> None:
         """With another address as the trusted proxy, a forwarded HTTPS claim from
