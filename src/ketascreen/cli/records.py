@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -252,14 +254,12 @@ def person_export(
         export_person,
         write_export,
     )
-    from ketascreen.storage.repository import Repository
 
     try:
         check_export_path(target, force=force)
     except ExportPathError as exc:
         fail([Problem(str(target), str(exc))], "Cannot export:")
-    with storage(db) as (ring, engine):
-        repository = Repository(engine, ring.vault())
+    with _repository(db) as repository:
         document = export_person(repository, ref, actor=cli_actor())
     if document is None:
         _nobody(ref, "nothing was exported")
@@ -286,15 +286,13 @@ def person_erase(
     Exit 2 without --yes; 1 when no screening has that reference.
     """
     from ketascreen.storage.person import erase_person
-    from ketascreen.storage.repository import Repository
 
     if not yes:
         fail(
             [Problem("--yes", "erasing cannot be undone; give --yes to confirm")],
             "Nothing erased:",
         )
-    with storage(db) as (ring, engine):
-        repository = Repository(engine, ring.vault())
+    with _repository(db) as repository:
         counts = erase_person(repository, ref, actor=cli_actor())
     if counts is None:
         _nobody(ref, "nothing was erased")
@@ -302,6 +300,15 @@ def person_erase(
         "Erased " + ", ".join(f"{n} {what}" for what, n in counts.items()) + ".",
         highlight=False,
     )
+
+
+@contextmanager
+def _repository(db: str | None) -> Iterator[Any]:
+    """The screenings' repository on a migrated database, with the data keys."""
+    from ketascreen.storage.repository import Repository
+
+    with storage(db) as (ring, engine):
+        yield Repository(engine, ring.vault())
 
 
 def _nobody(ref: str, outcome: str) -> NoReturn:

@@ -12,6 +12,7 @@ from ketascreen.cli.common import DbOpt, fail, out, settings_for
 from ketascreen.errors import Problem
 
 users_app = typer.Typer(help="Staff accounts (there is no default password).")
+PasswordStdinOpt = Annotated[bool, typer.Option(help="Read the password from stdin.")]
 
 
 def _staff_store(db: str | None) -> Any:
@@ -43,9 +44,7 @@ def users_add(
     email: str,
     role: Annotated[str, typer.Option(help="admin, clinician or coordinator")],
     name: Annotated[str, typer.Option(help="Full name")] = "",
-    password_stdin: Annotated[
-        bool, typer.Option(help="Read the password from stdin.")
-    ] = False,
+    password_stdin: PasswordStdinOpt = False,
     db: DbOpt = None,
 ) -> None:
     """Create a staff account."""
@@ -85,9 +84,7 @@ def users_enable(email: str, db: DbOpt = None) -> None:
 @users_app.command("reset-password")
 def users_reset_password(
     email: str,
-    password_stdin: Annotated[
-        bool, typer.Option(help="Read the password from stdin.")
-    ] = False,
+    password_stdin: PasswordStdinOpt = False,
     db: DbOpt = None,
 ) -> None:
     """Set a new password, clear any lockout, end the account's sessions."""

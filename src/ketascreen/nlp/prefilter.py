@@ -66,16 +66,10 @@ class Guarded:
     anchors: dict[str, tuple[str, ...]] | None = None
     given: tuple[tuple[str, ...], ...] = ()
 
-    def may_match(self, plain_text: str) -> bool:
-        """False only when the text (as :func:`plain` gives it) cannot match."""
-        return all(
-            any(n in plain_text for n in needles) for needles in self.needle_sets
-        )
-
     def finditer(self, note: NoteText) -> Iterator[re.Match[str]]:
         """The matches ``pattern.finditer(note.text)`` gives, found with less work."""
         if self.anchors is None:
-            if self.may_match(note.plain):
+            if _holds(self.needle_sets, note.plain):
                 yield from self.pattern.finditer(note.text)
             return
         starts, folded = note.word_starts, note.folded
@@ -86,9 +80,7 @@ class Guarded:
             for at in starts[key]
             if folded.startswith(needle, at)
         }
-        if not found or not all(
-            any(n in note.plain for n in needles) for needles in self.given
-        ):
+        if not found or not _holds(self.given, note.plain):
             return
         end = 0
         for at in sorted(found):
@@ -98,6 +90,12 @@ class Guarded:
             if match is not None:
                 yield match
                 end = match.end()
+
+
+def _holds(needle_sets: tuple[tuple[str, ...], ...], plain_text: str) -> bool:
+    """Whether the text (as :func:`plain` gives it) has a needle of every set; when
+    not, the pattern cannot match."""
+    return all(any(n in plain_text for n in needles) for needles in needle_sets)
 
 
 _NOT_WORD = re.compile(r"[^a-z0-9]+")
