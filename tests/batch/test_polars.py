@@ -9,15 +9,19 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from tests.batch.population import frame, outcome, random_value, reference, rows
 
-from ketascreen.batch.run import screen_polars
+from ketascreen.batch.run import screen_chunk, screen_polars
 from ketascreen.batch.schema import PERSON, fact_columns
 from ketascreen.rules.loader import Content
 from ketascreen.screening import get_content
 
 
 def screened(content: Content, data: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Run rows through the Polars engine."""
-    return screen_polars(frame(content, data).lazy(), content).collect().to_dicts()
+    """Run rows through the Polars engine, both ways: lazily, and as run_batch does."""
+    table = frame(content, data)
+    lazy = screen_polars(table.lazy(), content).collect()
+    chunk = screen_chunk(table, content)
+    assert chunk.equals(lazy)
+    return chunk.to_dicts()
 
 
 class TestDifferential:

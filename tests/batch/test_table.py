@@ -8,7 +8,7 @@ import polars as pl
 import pytest
 from tests.batch.population import frame, outcome, reference, rows
 
-from ketascreen.batch.run import run_batch
+from ketascreen.batch.run import run_batch, screen_polars
 from ketascreen.batch.schema import PERSON, fact_columns
 from ketascreen.batch.table import BatchInputError, read_facts
 from ketascreen.rules.loader import Content
@@ -123,3 +123,26 @@ class TestWrite:
         assert summary.people == 95
         assert sum(summary.dispositions.values()) == 95
         assert pl.read_parquet(many)[PERSON].to_list() == [f"p{i}" for i in range(95)]
+
+    def test_chunks_with_and_without_problems(
+        self, content: Content, tmp_path: Path
+    ) -> None:
+        """A chunk with no input problem skips listing them; the output is the same.
+
+        Three chunks of ten: only the middle one has a bad value and a bad code, so
+        run_batch takes both of its paths; the result equals the lazy screen_polars
+        over the whole table, and the summary counts the problem rows.
+        """
+        data = rows(content, 30, seed=5)
+        data[13]["bp_systolic"] = 9999.0
+        data[17]["heart_conditions"] = ["high_bp", "made_up"]
+        source, target = tmp_path / "f.parquet", tmp_path / "out.parquet"
+        frame(content, data).write_parquet(source)
+        summary = run_batch(source, target, content, chunk_rows=10)
+        got = pl.read_parquet(target)
+        whole = screen_polars(read_facts(source, fact_columns(content)), content)
+        assert got.equals(whole.collect())
+        bad = got.filter(pl.col("input_problems").list.len() > 0)
+        assert bad[PERSON].to_list() == ["p13", "p17"]
+        assert bad["disposition"].to_list() == [None, None]
+        assert summary.input_problems == 2

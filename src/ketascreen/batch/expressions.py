@@ -394,12 +394,24 @@ def problem_expr(b: Backend[E], columns: Mapping[str, Column]) -> E:
     Out-of-range numbers and codes that the questionnaire does not allow are flagged,
     never coerced; such a row is not screened.
     """
+    return b.labels(_problem_checks(b, columns))
+
+
+def has_problem_expr(b: Backend[E], columns: Mapping[str, Column]) -> E:
+    """Per row, whether :func:`problem_expr` would list anything (never null)."""
+    checks = [b.is_true(bad) for _, bad in _problem_checks(b, columns)]
+    return _fold(b.or_, checks) if checks else b.lit(False)
+
+
+def _problem_checks(
+    b: Backend[E], columns: Mapping[str, Column]
+) -> list[tuple[str, E]]:
     checks = []
     for name, column in columns.items():
         bad = _bad_value(b, column)
         if bad is not None:
             checks.append((f"{name}: {_expected(column)}", bad))
-    return b.labels(checks)
+    return checks
 
 
 def _bad_value(b: Backend[E], column: Column) -> E | None:

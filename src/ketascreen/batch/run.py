@@ -9,8 +9,8 @@ from pathlib import Path
 
 import polars as pl
 
-from ketascreen.batch.expressions import problem_expr
-from ketascreen.batch.polars_backend import backend_for, screen_frame
+from ketascreen.batch.expressions import has_problem_expr, problem_expr
+from ketascreen.batch.polars_backend import PolarsBackend, backend_for, screen_frame
 from ketascreen.batch.schema import PERSON, fact_columns
 from ketascreen.batch.table import (
     BatchInputError,
@@ -46,13 +46,46 @@ def screen_polars(frame: pl.LazyFrame, content: Content) -> pl.LazyFrame:
         ``person_id``, the outcome columns and ``input_problems``.
     """
     columns = fact_columns(content)
-    names = frame.collect_schema().names()
     backend, frame = backend_for(frame, columns)
-    problems = problem_expr(
-        backend, {n: c for n, c in columns.items() if n in names}
-    ).cast(pl.List(pl.String))
+    return _screened(frame, content, backend, some_problem=True)
+
+
+def screen_chunk(chunk: pl.DataFrame, content: Content) -> pl.DataFrame:
+    """:func:`screen_polars` on a table in memory, the way :func:`run_batch` runs.
+
+    Input problems are rare, and listing them per row costs as much as a fifth of
+    the work; so the lists are only built when some row of the chunk has one (every
+    list is empty otherwise, as it would have been).
+    """
+    columns = fact_columns(content)
+    backend, frame = backend_for(chunk.lazy(), columns)
+    frame = frame.collect().lazy()  # the helper columns, once for both passes
+    names = frame.collect_schema().names()
+    found = has_problem_expr(backend, {n: c for n, c in columns.items() if n in names})
     if "_unreadable" in names:
-        problems = pl.concat_list(pl.col("_unreadable"), problems)
+        found = found | (pl.col("_unreadable").list.len() > 0)
+    some = bool(frame.select(found.any()).collect().item())
+    return _screened(frame, content, backend, some_problem=some).collect()
+
+
+def _screened(
+    frame: pl.LazyFrame, content: Content, backend: PolarsBackend, *, some_problem: bool
+) -> pl.LazyFrame:
+    """The screening of a frame that has its helper columns (:func:`backend_for`).
+
+    Args:
+        some_problem: False when no row has an input problem (then none is looked for).
+    """
+    columns = fact_columns(content)
+    names = frame.collect_schema().names()
+    if not some_problem:
+        problems = pl.lit([], dtype=pl.List(pl.String))
+    else:
+        problems = problem_expr(
+            backend, {n: c for n, c in columns.items() if n in names}
+        ).cast(pl.List(pl.String))
+        if "_unreadable" in names:
+            problems = pl.concat_list(pl.col("_unreadable"), problems)
     frame = frame.with_columns(problems.alias("input_problems"))
     screened = screen_frame(
         frame.drop("_unreadable", strict=False),
@@ -61,6 +94,8 @@ def screen_polars(frame: pl.LazyFrame, content: Content) -> pl.LazyFrame:
         keep=["input_problems"],
         backend=backend,
     )
+    if not some_problem:
+        return screened
     clean = pl.col("input_problems").list.len() == 0
     return screened.with_columns(
         [pl.when(clean).then(pl.col(n)).alias(n) for n in OUTCOME]
@@ -105,7 +140,7 @@ def run_batch(
 
     def screened() -> Iterator[pl.DataFrame]:
         for offset in range(0, total, chunk_rows):
-            chunk = screen_polars(frame.slice(offset, chunk_rows), content).collect()
+            chunk = screen_chunk(frame.slice(offset, chunk_rows).collect(), content)
             tally.add(chunk)
             yield chunk
             if progress:
@@ -171,7 +206,14 @@ def summarise(result: pl.LazyFrame) -> Summary:
     )
 
 
-__all__ = ["PERSON", "Summary", "run_batch", "screen_polars", "summarise"]
+__all__ = [
+    "PERSON",
+    "Summary",
+    "run_batch",
+    "screen_chunk",
+    "screen_polars",
+    "summarise",
+]
 
 
 def run_spark(
