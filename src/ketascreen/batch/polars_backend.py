@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -20,7 +21,7 @@ DTYPES: dict[str, pl.DataType] = {
 }
 #: Labels are joined with this (ids never hold it) and looked up this many at a time.
 _SEP = "\x1f"
-_GROUP = 8
+_GROUP = 10
 
 
 def _counts(name: str) -> str:
@@ -177,10 +178,10 @@ class PolarsBackend:
         """The labels whose condition is true, as a list (in order) of an Enum.
 
         Polars builds lists slowly from many conditional parts, so the conditions
-        are taken eight at a time as the bits of a small number, each number looked
-        up in a table of its 256 possible strings (``"\x1fa\x1fc"``), and the
-        strings of all groups joined and split once. Several times faster than a
-        list of conditional literals; a null condition counts as false.
+        are taken ten at a time as the bits of a small number, which indexes a table
+        of its 1,024 possible strings (``"\x1fa\x1fc"``); the strings of all groups
+        are joined and split once. Several times faster than a list of conditional
+        literals; a null condition counts as false.
         """
         if not items:
             return pl.lit([], dtype=pl.List(pl.String()))
@@ -194,15 +195,8 @@ class PolarsBackend:
                     for bit, (_, cond) in enumerate(group)
                 ]
             )
-            table = [
-                "".join(
-                    _SEP + label for bit, (label, _) in enumerate(group) if m >> bit & 1
-                )
-                for m in range(1 << len(group))
-            ]
-            parts.append(
-                mask.replace_strict(range(len(table)), table, return_dtype=pl.String)
-            )
+            table = _label_table(tuple(label for label, _ in group))
+            parts.append(pl.lit(table).gather(mask))
         # "" splits to [""] and "\x1fa" to ["", "a"]: the first element always goes.
         # As an Enum of the labels: a result file then holds each label once (a
         # Parquet dictionary), and is written several times faster than strings.
@@ -216,6 +210,18 @@ class PolarsBackend:
     def div(self, a: pl.Expr, n: float) -> pl.Expr:
         """Division."""
         return a / n
+
+
+@functools.lru_cache(maxsize=256)
+def _label_table(labels: tuple[str, ...]) -> pl.Series:
+    """Every subset of ``labels``, by bit mask, as one string (see ``labels``)."""
+    return pl.Series(
+        [
+            "".join(_SEP + label for bit, label in enumerate(labels) if m >> bit & 1)
+            for m in range(1 << len(labels))
+        ],
+        dtype=pl.String,
+    )
 
 
 def backend_for(
