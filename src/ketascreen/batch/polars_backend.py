@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import polars as pl
 
@@ -19,9 +19,12 @@ DTYPES: dict[str, pl.DataType] = {
     "bool": pl.Boolean(),
     "list[str]": pl.List(pl.String()),
 }
-#: Labels are joined with this (ids never hold it) and looked up this many at a time.
+#: Labels are joined with this (ids never hold it) and looked up this many at a time,
+#: or all at once up to _ONE_TABLE of them.
 _SEP = "\x1f"
 _GROUP = 10
+_ONE_TABLE = 16
+_Column = TypeVar("_Column", pl.Series, pl.Expr)
 
 
 def _counts(name: str) -> str:
@@ -177,31 +180,34 @@ class PolarsBackend:
     def labels(self, items: Sequence[tuple[str, pl.Expr]]) -> pl.Expr:
         """The labels whose condition is true, as a list (in order) of an Enum.
 
-        Polars builds lists slowly from many conditional parts, so the conditions
-        are taken ten at a time as the bits of a small number, which indexes a table
-        of its 1,024 possible strings (``"\x1fa\x1fc"``); the strings of all groups
-        are joined and split once. Several times faster than a list of conditional
-        literals; a null condition counts as false.
+        Polars builds lists slowly from many conditional parts (``concat_list``),
+        so the conditions are read as the bits of a small number, which indexes a
+        table of every subset of the labels. Up to sixteen labels, one table of
+        lists does it all. More are taken ten at a time, each table holding strings
+        (``"\x1fa\x1fc"``), and the strings of all groups are joined and split
+        once. Several times faster than a list of conditional literals; a null
+        condition counts as false.
+
+        The lists are of an Enum of the labels: a result file then holds each label
+        once (a Parquet dictionary), and is written several times faster than
+        strings.
         """
         if not items:
             return pl.lit([], dtype=pl.List(pl.String()))
         assert all(_SEP not in label for label, _ in items)
-        parts = []
-        for start in range(0, len(items), _GROUP):
-            group = items[start : start + _GROUP]
-            mask = pl.sum_horizontal(
-                [
-                    cond.fill_null(False).cast(pl.UInt16) * (1 << bit)
-                    for bit, (_, cond) in enumerate(group)
-                ]
-            )
-            table = _label_table(tuple(label for label, _ in group))
-            parts.append(pl.lit(table).gather(mask))
-        # "" splits to [""] and "\x1fa" to ["", "a"]: the first element always goes.
-        # As an Enum of the labels: a result file then holds each label once (a
-        # Parquet dictionary), and is written several times faster than strings.
         enum = pl.Enum(list(dict.fromkeys(label for label, _ in items)))
-        return pl.concat_str(parts).str.split(_SEP).list.slice(1).cast(pl.List(enum))
+        if len(items) <= _ONE_TABLE:
+            table = _list_table(tuple(label for label, _ in items), enum)
+            return pl.lit(table).gather(_mask(items))
+        parts = [
+            pl.lit(_label_table(tuple(label for label, _ in group))).gather(
+                _mask(group)
+            )
+            for group in (
+                items[start : start + _GROUP] for start in range(0, len(items), _GROUP)
+            )
+        ]
+        return _split(pl.concat_str(parts), enum)
 
     def round2(self, a: pl.Expr) -> pl.Expr:
         """Rounded to 2 decimals."""
@@ -212,16 +218,35 @@ class PolarsBackend:
         return a / n
 
 
+def _mask(items: Sequence[tuple[str, pl.Expr]]) -> pl.Expr:
+    """The conditions as the bits of one number (a null condition is a 0 bit)."""
+    return pl.sum_horizontal(
+        [
+            cond.fill_null(False).cast(pl.UInt32) * (1 << bit)
+            for bit, (_, cond) in enumerate(items)
+        ]
+    )
+
+
 @functools.lru_cache(maxsize=256)
 def _label_table(labels: tuple[str, ...]) -> pl.Series:
     """Every subset of ``labels``, by bit mask, as one string (see ``labels``)."""
-    return pl.Series(
-        [
-            "".join(_SEP + label for bit, label in enumerate(labels) if m >> bit & 1)
-            for m in range(1 << len(labels))
-        ],
-        dtype=pl.String,
-    )
+    table = [""]
+    for label in labels:  # the subsets with this label (its bit set) follow
+        table += [subset + _SEP + label for subset in table]
+    return pl.Series(table, dtype=pl.String)
+
+
+@functools.lru_cache(maxsize=16)
+def _list_table(labels: tuple[str, ...], enum: pl.Enum) -> pl.Series:
+    """Every subset of ``labels``, by bit mask, as a list of ``enum``."""
+    return _split(_label_table(labels), enum)
+
+
+def _split(joined: _Column, enum: pl.Enum) -> _Column:
+    """Strings of ``_SEP``-led labels (a Series or an Expr) as lists of ``enum``."""
+    # "" splits to [""] and "\x1fa" to ["", "a"]: the first element always goes.
+    return joined.str.split(_SEP).list.slice(1).cast(pl.List(enum))
 
 
 def backend_for(
