@@ -5,10 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import polars as pl
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from tests.batch.population import frame, outcome, random_value, reference, rows
 
+from ketascreen.batch.polars_backend import PolarsBackend
 from ketascreen.batch.run import screen_chunk, screen_polars
 from ketascreen.batch.schema import PERSON, fact_columns
 from ketascreen.rules.loader import Content
@@ -115,3 +117,27 @@ def test_synthetic_population_agrees(content: Content) -> None:
     got = screen_polars(population.lazy(), content).collect().to_dicts()
     for row, result in zip(data, got, strict=True):
         assert outcome(result) == reference(content, row), row[PERSON]
+
+
+@pytest.mark.parametrize("size", [1, 16, 17, 93, 94, 300])
+def test_labels_in_order_for_any_number(size: int) -> None:
+    """Labels of true conditions, in order, null as false, from 1 to 300 labels.
+
+    Sixteen is the most one table of lists takes; past 93 labels the stand-in
+    characters leave printable ASCII.
+    """
+    import random
+
+    rng = random.Random(size)
+    names = [f"c{i}" for i in range(size)]
+    values = {n: [rng.choice([True, False, None]) for _ in range(500)] for n in names}
+    table = pl.DataFrame(values, schema=dict.fromkeys(names, pl.Boolean))
+    labels = [f"label {i}.x" for i in range(size)]
+    expr = PolarsBackend().labels(list(zip(labels, map(pl.col, names), strict=True)))
+    got = table.select(expr.alias("labels"))["labels"]
+    assert got.dtype == pl.List(pl.Enum(labels))
+    expected = [
+        [label for label, n in zip(labels, names, strict=True) if values[n][row]]
+        for row in range(500)
+    ]
+    assert got.to_list() == expected

@@ -19,11 +19,8 @@ DTYPES: dict[str, pl.DataType] = {
     "bool": pl.Boolean(),
     "list[str]": pl.List(pl.String()),
 }
-#: Labels are joined with this (ids never hold it) and looked up this many at a time,
-#: or all at once up to _ONE_TABLE of them.
-_SEP = "\x1f"
-_GROUP = 10
-_ONE_TABLE = 16
+#: Label conditions are looked up this many at a time (see ``labels``).
+_GROUP = 16
 _Column = TypeVar("_Column", pl.Series, pl.Expr)
 
 
@@ -183,10 +180,11 @@ class PolarsBackend:
         Polars builds lists slowly from many conditional parts (``concat_list``),
         so the conditions are read as the bits of a small number, which indexes a
         table of every subset of the labels. Up to sixteen labels, one table of
-        lists does it all. More are taken ten at a time, each table holding strings
-        (``"\x1fa\x1fc"``), and the strings of all groups are joined and split
-        once. Several times faster than a list of conditional literals; a null
-        condition counts as false.
+        lists does it all. More are taken sixteen at a time, each table holding
+        strings of one character per label; the strings of all groups are joined
+        and split into characters once, and the characters become the labels by
+        their place in the Enum. Several times faster than a list of conditional
+        literals; a null condition counts as false.
 
         The lists are of an Enum of the labels: a result file then holds each label
         once (a Parquet dictionary), and is written several times faster than
@@ -194,20 +192,20 @@ class PolarsBackend:
         """
         if not items:
             return pl.lit([], dtype=pl.List(pl.String()))
-        assert all(_SEP not in label for label, _ in items)
         enum = pl.Enum(list(dict.fromkeys(label for label, _ in items)))
-        if len(items) <= _ONE_TABLE:
-            table = _list_table(tuple(label for label, _ in items), enum)
+        codes = {label: _code(i) for i, label in enumerate(enum.categories)}
+        if len(items) <= _GROUP:
+            table = _list_table(tuple(codes[label] for label, _ in items), enum)
             return pl.lit(table).gather(_mask(items))
         parts = [
-            pl.lit(_label_table(tuple(label for label, _ in group))).gather(
+            pl.lit(_code_table(tuple(codes[label] for label, _ in group))).gather(
                 _mask(group)
             )
             for group in (
                 items[start : start + _GROUP] for start in range(0, len(items), _GROUP)
             )
         ]
-        return _split(pl.concat_str(parts), enum)
+        return _labelled(pl.concat_str(parts), enum)
 
     def round2(self, a: pl.Expr) -> pl.Expr:
         """Rounded to 2 decimals."""
@@ -228,25 +226,47 @@ def _mask(items: Sequence[tuple[str, pl.Expr]]) -> pl.Expr:
     )
 
 
+def _code(place: int) -> str:
+    """The one character that stands for the label at ``place`` in its Enum."""
+    # Printable ASCII first: strings of up to twelve of them are stored inline.
+    return chr(0x21 + place if place < 94 else 0x100 + place)
+
+
 @functools.lru_cache(maxsize=256)
-def _label_table(labels: tuple[str, ...]) -> pl.Series:
-    """Every subset of ``labels``, by bit mask, as one string (see ``labels``)."""
+def _code_table(codes: tuple[str, ...]) -> pl.Series:
+    """Every subset of ``codes``, by bit mask, as one string (see ``labels``)."""
     table = [""]
-    for label in labels:  # the subsets with this label (its bit set) follow
-        table += [subset + _SEP + label for subset in table]
+    for code in codes:  # the subsets with this code (its bit set) follow
+        table += [subset + code for subset in table]
     return pl.Series(table, dtype=pl.String)
 
 
 @functools.lru_cache(maxsize=16)
-def _list_table(labels: tuple[str, ...], enum: pl.Enum) -> pl.Series:
-    """Every subset of ``labels``, by bit mask, as a list of ``enum``."""
-    return _split(_label_table(labels), enum)
+def _list_table(codes: tuple[str, ...], enum: pl.Enum) -> pl.Series:
+    """Every subset of ``codes``, by bit mask, as a list of ``enum``'s labels."""
+    return _labelled(_code_table(codes), enum)
 
 
-def _split(joined: _Column, enum: pl.Enum) -> _Column:
-    """Strings of ``_SEP``-led labels (a Series or an Expr) as lists of ``enum``."""
-    # "" splits to [""] and "\x1fa" to ["", "a"]: the first element always goes.
-    return joined.str.split(_SEP).list.slice(1).cast(pl.List(enum))
+def _labelled(joined: _Column, enum: pl.Enum) -> _Column:
+    """Strings of codes (a Series or an Expr) as lists of ``enum``'s labels."""
+    coded = pl.List(pl.Enum([_code(i) for i in range(len(enum.categories))]))
+    lists = joined.str.split("").cast(coded)
+    if isinstance(lists, pl.Series):
+        return _relabel(lists, enum)
+    return lists.map_batches(
+        functools.partial(_relabel, enum=enum),
+        return_dtype=pl.List(enum),
+        is_elementwise=True,
+    )
+
+
+def _relabel(lists: pl.Series, enum: pl.Enum) -> pl.Series:
+    """Lists of one Enum as lists of another with as many categories, place by place.
+
+    In a batch of its own: Polars' ``list.eval`` on the column is quick, but slow
+    inside the expression that made the lists.
+    """
+    return lists.list.eval(pl.element().to_physical().cat.to(enum))
 
 
 def backend_for(
