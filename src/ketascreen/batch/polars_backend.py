@@ -220,7 +220,7 @@ def _mask(items: Sequence[tuple[str, pl.Expr]]) -> pl.Expr:
     """The conditions as the bits of one number (a null condition is a 0 bit)."""
     return pl.sum_horizontal(
         [
-            cond.fill_null(False).cast(pl.UInt32) * (1 << bit)
+            pl.when(cond).then(1 << bit).otherwise(0)
             for bit, (_, cond) in enumerate(items)
         ]
     )

@@ -59,13 +59,15 @@ def screen_chunk(chunk: pl.DataFrame, content: Content) -> pl.DataFrame:
     """
     columns = fact_columns(content)
     backend, frame = backend_for(chunk.lazy(), columns)
-    frame = frame.collect().lazy()  # the helper columns, once for both passes
-    names = frame.collect_schema().names()
+    names = chunk.columns
     found = has_problem_expr(backend, {n: c for n, c in columns.items() if n in names})
     if "_unreadable" in names:
         found = found | (pl.col("_unreadable").list.len() > 0)
-    some = bool(frame.select(found.any()).collect().item())
-    return _screened(frame, content, backend, some_problem=some).collect()
+    # The helper columns and the problem test in one pass; the helpers are kept.
+    prepared = frame.with_columns(found.alias("_problem")).collect()
+    some = bool(prepared.get_column("_problem").any())
+    prepared = prepared.drop("_problem")
+    return _screened(prepared.lazy(), content, backend, some_problem=some).collect()
 
 
 def _screened(
