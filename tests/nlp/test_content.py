@@ -8,7 +8,7 @@ import pytest
 
 from ketascreen.content.files import load_model
 from ketascreen.errors import ContentError
-from ketascreen.nlp.prefilter import needles
+from ketascreen.nlp.prefilter import DIGIT, starts
 from ketascreen.nlp.rules import ConceptFile, check_against_form, load_nlp_content
 from ketascreen.screening import get_content
 
@@ -32,12 +32,17 @@ def test_a_misspelled_key_fails_at_load_time(tmp_path: Path) -> None:
     [
         (r"\b(?:husband|wife|parents?)\b", ("husband", "wife", "parent")),
         (r"\bperiod\b[^.]", ("period",)),
-        (r"\b(?:\d{1,2}|a\s+few)\s", None),  # a digit: no literal
-        (r"\b(?:a|b)x|\bc", None),  # another alternative after the group
+        (r"\b(?:\d{1,2}|a\s+few)\s", (DIGIT, "a")),  # a digit, and one letter
+        (r"\b(?:a|b)x|\bc", ("a", "b", "c")),  # another alternative after the group
+        (r"\b(?P<age>\d{2})\s?F", (DIGIT,)),  # a named group
         (r"\b(?:ab)?cd", None),  # an optional group says nothing
+        (r"(?<!\w)bp|(?<![\d/])\d", ("bp", DIGIT)),  # look-behinds passed over
+        (r"\b(?:ab|(?:cd|ef)x)", ("ab", "cd", "ef")),  # a group inside the group
+        (r"(?m:^)female", None),  # a flag group first
+        (r"\b(?:a|\w+d)", None),  # a class first
     ],
 )
-def test_needles_found_in_a_pattern(
+def test_starts_found_in_a_pattern(
     regex: str, expected: tuple[str, ...] | None
 ) -> None:
-    assert needles(regex) == expected
+    assert starts(regex) == expected

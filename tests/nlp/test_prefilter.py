@@ -56,6 +56,10 @@ WORDS = [
     "F",
     "pregnant",
     "14 wks",
+    "\u0664\u0662",
+    "\uff14\uff12F",
+    "I am",
+    "\u0130 am",
     "ketamine",
     "hives",
     "believes",
@@ -120,6 +124,21 @@ def test_same_matches_as_re_on_the_corpus() -> None:
         (r"\b(?:suicide)", "SUİCİDE ſuicide", [(0, 7), (8, 15)]),
         # overlapping starts: finditer goes on after a match
         (r"\b(?:no one|one)\b", "no one one", [(0, 6), (7, 10)]),
+        # a digit start: any decimal digit at a word start, Arabic-Indic and
+        # full-width ones too
+        (
+            r"\b(?P<age>\d{2})\s?(?-i:F)\b",
+            "42F 142F x42F \u0664\u0662F \uff14\uff12 F",
+            [(0, 3), (14, 17), (18, 22)],
+        ),
+        # a one-letter start, with the letters that fold to it
+        (
+            r"\bi\s*am\s+\d+",
+            "I am 5; hi am 6; \u0130 am 7; \u0131 am 8",
+            [(0, 6), (17, 23), (25, 31)],
+        ),
+        # a look-behind that is a word start
+        (r"(?<!\w)bp\d", "bp1 xbp2 BP3 -bp4", [(0, 3), (9, 12), (14, 17)]),
     ],
 )
 def test_examples(regex: str, text: str, spans: list[tuple[int, int]]) -> None:

@@ -8,6 +8,7 @@ pattern to match, and a substring test for them is many times faster than the se
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -25,7 +26,7 @@ _FOLD = str.maketrans(
     }
 )
 _WORD_KEY = re.compile(r"\b\w.?", re.DOTALL)
-_ANCHOR = re.compile(r"[a-z0-9][\x20-\x7e]+")
+_ANCHOR = re.compile(r"[a-z0-9][\x20-\x7e]*")
 
 
 class NoteText:
@@ -45,6 +46,14 @@ class NoteText:
             starts.setdefault(match.group(), []).append(match.start())
         self.word_starts = starts
 
+    @functools.cached_property
+    def first_starts(self) -> dict[str, list[int]]:
+        """Where words start, by their first character (folded)."""
+        first: dict[str, list[int]] = {}
+        for key, places in self.word_starts.items():
+            first.setdefault(key[0], []).extend(places)
+        return first
+
 
 @dataclass(frozen=True)
 class Guarded:
@@ -55,16 +64,19 @@ class Guarded:
     *plain* form (:func:`plain`), so a leading space means "at the start of a word".
 
     ``anchors``: when every match starts a word with one of the pattern's literal
-    starts (a pattern that opens with ``\\b`` and an alternation of literals), those
-    starts by their first two letters; :meth:`finditer` then tries the pattern only
-    where a word starts so, instead of at every offset. ``given`` are the needle sets
-    that do not come from the pattern's own starts.
+    starts (a pattern whose alternatives open with ``\\b`` and a literal, or an
+    alternation of literals), those starts of two letters or more by their first
+    two; :meth:`finditer` then tries the pattern only where a word starts so,
+    instead of at every offset. ``first``: the starts of one letter (any word
+    beginning with it), and ``"\\d"`` for a start with a digit. ``given`` are the
+    needle sets that do not come from the pattern's own starts.
     """
 
     pattern: re.Pattern[str]
     needle_sets: tuple[tuple[str, ...], ...]
     anchors: dict[str, tuple[str, ...]] | None = None
     given: tuple[tuple[str, ...], ...] = ()
+    first: frozenset[str] = frozenset()
 
     def finditer(self, note: NoteText) -> Iterator[re.Match[str]]:
         """The matches ``pattern.finditer(note.text)`` gives, found with less work."""
@@ -80,6 +92,10 @@ class Guarded:
             for at in starts[key]
             if folded.startswith(needle, at)
         }
+        if self.first:
+            for letter, places in note.first_starts.items():
+                if letter in self.first or (DIGIT in self.first and letter.isdecimal()):
+                    found.update(places)
         if not found or not _holds(self.given, note.plain):
             return
         end = 0
@@ -116,49 +132,118 @@ def guard(regex: str, given: Sequence[str] | None = None) -> Guarded:
     """
     sets: list[tuple[str, ...]] = []
     given_sets = (tuple(_plain_needle(n) for n in given),) if given else ()
-    found = needles(regex)
+    found = starts(regex)
+    at_word = _every_alternative_at_word_start(regex)
     anchors: dict[str, tuple[str, ...]] | None = None
+    first: set[str] = set()
     if found is not None:
-        start = " " if regex.startswith("\\b") else ""
-        sets.append(tuple(start + n for n in found))
-        if start and all(_ANCHOR.fullmatch(n) for n in found):
+        if all(len(n) > 1 and n != DIGIT for n in found):
+            lead = " " if at_word else ""
+            sets.append(tuple(dict.fromkeys(lead + _plain(n) for n in found)))
+        if at_word and all(n == DIGIT or _ANCHOR.fullmatch(n) for n in found):
             anchors = {}
             for needle in found:
-                anchors[needle[:2]] = (*anchors.get(needle[:2], ()), needle)
+                if needle == DIGIT or len(needle) == 1:
+                    first.add(needle)
+                else:
+                    anchors[needle[:2]] = (*anchors.get(needle[:2], ()), needle)
     sets.extend(given_sets)
     compiled = re.compile(regex, re.IGNORECASE)
-    return Guarded(compiled, tuple(sets), anchors, given_sets)
+    return Guarded(compiled, tuple(sets), anchors, given_sets, frozenset(first))
 
 
 def _plain_needle(needle: str) -> str:
     """A needle in plain form, keeping its meaningful leading or trailing space."""
     lead = " " if needle[:1] in " " else ""
     tail = " " if needle[-1:] in " " else ""
-    core = _NOT_WORD.sub(" ", needle.lower()).strip()
-    return f"{lead}{core}{tail}"
+    return f"{lead}{_plain(needle)}{tail}"
 
 
-def needles(regex: str) -> tuple[str, ...] | None:
-    """Literal starts of a pattern's leading alternatives, or None if unknown."""
-    body = regex
-    if body.startswith("\\b"):
-        body = body[2:]
-    if body.startswith("(?:"):
-        group, rest = _group(body, 3)
-    elif body.startswith("(") and not body.startswith("(?"):
-        group, rest = _group(body, 1)
-    else:
-        group, rest = body, ""
-    if group is None or rest is None or len(_split(rest)) > 1:
-        return None  # no group, or another alternative after it
-    alternatives = _split(group)
+def _plain(needle: str) -> str:
+    """A literal as :func:`plain` writes it, without the spaces at its ends.
+
+    "h/o" is "h o" in plain text, and a needle must be found there as it is written.
+    """
+    return _NOT_WORD.sub(" ", needle.lower()).strip()
+
+
+#: The start that stands for "any digit" (a leading ``\\d``).
+DIGIT = "\\d"
+
+
+def starts(regex: str) -> tuple[str, ...] | None:
+    """The literal starts of a pattern: every match begins with one of them.
+
+    One per leading alternative, of one character or more (lower case), and
+    :data:`DIGIT` for one that opens with ``\\d``; None when some alternative starts
+    otherwise. Alternatives are read at every level (a top-level alternation, a
+    leading group, a group in a group); zero-width assertions before them (``\\b``,
+    look-behinds) are passed over.
+    """
+    found = _starts(regex)
+    return None if found is None else tuple(dict.fromkeys(found[0]))
+
+
+def _starts(regex: str) -> tuple[list[str], bool] | None:
+    """:func:`starts`, and whether every alternative begins at a word start."""
     found: list[str] = []
-    for alternative in alternatives:
-        prefix = _literal_prefix(alternative)
-        if len(prefix) < 2:
+    at_word = True
+    for part in _split(regex):
+        body, word = _after_assertions(part)
+        group: str | None = None
+        if body.startswith("(?:"):
+            group, rest = _group(body, 3)
+        elif body.startswith("(?P<"):
+            close = body.find(">")
+            group, rest = _group(body, close + 1) if close > 0 else (None, None)
+        elif body.startswith("(") and not body.startswith("(?"):
+            group, rest = _group(body, 1)
+        elif body.startswith("\\d"):
+            found.append(DIGIT)
+            at_word = at_word and word
+            continue
+        else:
+            prefix = _literal_prefix(body)
+            if not prefix:
+                return None
+            found.append(prefix.lower())
+            at_word = at_word and word
+            continue
+        if group is None or rest is None:
+            return None  # not a group we can read, or an optional one
+        inner = _starts(group)
+        if inner is None:
             return None
-        found.append(prefix.lower())
-    return tuple(dict.fromkeys(found))
+        found += inner[0]
+        at_word = at_word and (word or inner[1])
+    return found, at_word
+
+
+#: Zero-width assertions a pattern may open with: a word boundary, look-behinds.
+_ASSERTION = re.compile(r"\\b|\(\?<[!=]")
+#: The look-behind that, before a word character, is a word start.
+_WORD_START = "(?<!\\w)"
+
+
+def _after_assertions(part: str) -> tuple[str, bool]:
+    """A pattern without its leading assertions, and whether one was a word start."""
+    word = False
+    while match := _ASSERTION.match(part):
+        if match.group() == "\\b":
+            word, part = True, part[2:]
+            continue
+        _, rest = _group(part, 4)
+        if rest is None:
+            break
+        word = word or part.startswith(_WORD_START)
+        part = rest
+    return part, word
+
+
+def _every_alternative_at_word_start(regex: str) -> bool:
+    """Whether every match of the pattern begins at a word start (see ``starts``)."""
+    found = _starts(regex)
+    return found is not None and found[1]
 
 
 def _group(text: str, start: int) -> tuple[str | None, str | None]:
