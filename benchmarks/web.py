@@ -139,7 +139,7 @@ def wrk_load(
         body_file.write_text(
             "".join(json.dumps(body) + "\n" for body in sent), encoding="utf-8"
         )
-        out = subprocess.run(  # noqa: S603 - wrk on loopback, bounded by -d
+        done = subprocess.run(  # noqa: S603 - wrk on loopback, bounded by -d
             [
                 shutil.which("wrk") or "wrk",
                 "-t2",
@@ -151,9 +151,14 @@ def wrk_load(
             ],
             capture_output=True,
             text=True,
-            check=True,
+            check=False,
             env={**os.environ, "KS_BODIES": str(body_file)},
-        ).stdout
+        )
+    if done.returncode != 0:  # say why: wrk's own words, not just its status
+        raise SystemExit(
+            f"wrk on {path} exited with {done.returncode}:\n{done.stderr}{done.stdout}"
+        )
+    out = done.stdout
     fields = next(line for line in out.splitlines() if line.startswith("KS ")).split()
     requests, errors, micros = int(fields[1]), int(fields[2]), int(fields[3])
     return (
