@@ -10,6 +10,7 @@ weeks) or, when not even that is known ("in college"), only that it was in the p
 from __future__ import annotations
 
 import calendar
+import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -64,8 +65,7 @@ def find_times(
     sentence: str, today: date, number_words: Mapping[str, float]
 ) -> list[TimeMention]:
     """Every time mention in a sentence, left to right, without overlaps."""
-    number = _number_pattern(number_words)
-    patterns = _patterns(number)
+    patterns = _patterns(_number_pattern(tuple(number_words)))
     found: list[TimeMention] = []
     taken: list[tuple[int, int]] = []
     for kind, pattern in patterns:
@@ -211,7 +211,9 @@ def _to_number(text: str | None, words: Mapping[str, float]) -> float | None:
         return words.get(cleaned)
 
 
-def _number_pattern(words: Mapping[str, float]) -> str:
+@functools.cache
+def _number_pattern(words: tuple[str, ...]) -> str:
+    """Digits, or one of the number words (longest first)."""
     names = sorted(words, key=len, reverse=True)
     alternatives = "|".join(re.escape(n) for n in names)
     return rf"(?P<n>\d+(?:\.\d+)?|(?:{alternatives})\b)"
