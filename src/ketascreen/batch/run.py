@@ -53,9 +53,9 @@ def screen_polars(frame: pl.LazyFrame, content: Content) -> pl.LazyFrame:
 def screen_chunk(chunk: pl.DataFrame, content: Content) -> pl.DataFrame:
     """:func:`screen_polars` on a table in memory, the way :func:`run_batch` runs.
 
-    Input problems are rare, and listing them per row costs as much as a fifth of
-    the work; so the lists are only built when some row of the chunk has one (every
-    list is empty otherwise, as it would have been).
+    Input problems are rare, and listing them per row (some ninety checks) is a
+    large share of the work; so the lists are only built when some row of the chunk
+    has one (every list is empty otherwise, as it would have been).
     """
     columns = fact_columns(content)
     backend, frame = backend_for(chunk.lazy(), columns)
