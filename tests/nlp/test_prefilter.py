@@ -56,6 +56,12 @@ WORDS = [
     "F",
     "pregnant",
     "14 wks",
+    "y/o",
+    "over",
+    "120",
+    "mmHg",
+    "iam",
+    "age",
     "\u0664\u0662",
     "\uff14\uff12F",
     "I am",
@@ -146,3 +152,16 @@ def test_examples(regex: str, text: str, spans: list[tuple[int, int]]) -> None:
     assert guarded.anchors is not None
     assert [m.span() for m in re.finditer(regex, text, re.I)] == spans
     assert [m.span() for m in guarded.finditer(NoteText(text))] == spans
+
+
+@pytest.mark.parametrize(
+    "text", ["xTRIED", "xTR\u0130ED", "xtr\u0131ed", "x\u017ftried"]
+)
+def test_needles_read_folded_letters(text: str) -> None:
+    """A pattern tried only when its needle is in the text (not anchored) still finds
+    words spelled with letters that case-insensitive matching folds to ASCII."""
+    guarded = guard(r"(?<=x)tried|(?<=x)\u017ftried")
+    assert guarded.anchors is None
+    expected = [m.span() for m in guarded.pattern.finditer(text)]
+    assert expected
+    assert [m.span() for m in guarded.finditer(NoteText(text))] == expected

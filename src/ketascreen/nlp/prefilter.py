@@ -118,8 +118,13 @@ _NOT_WORD = re.compile(r"[^a-z0-9]+")
 
 
 def plain(text: str) -> str:
-    """Lower case, every run of other characters one space, a space at each end."""
-    return f" {_NOT_WORD.sub(' ', text.lower()).strip()} "
+    """Lower case, every run of other characters one space, a space at each end.
+
+    Letters that case-insensitive matching takes for ASCII ones are folded first
+    ("TRİED" is "tried", as ``re`` reads it; ``str.lower`` would give "tri̇ed").
+    """
+    lowered = text.lower() if text.isascii() else text.translate(_FOLD).lower()
+    return f" {_NOT_WORD.sub(' ', lowered).strip()} "
 
 
 def guard(regex: str, given: Sequence[str] | None = None) -> Guarded:
