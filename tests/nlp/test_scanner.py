@@ -189,6 +189,10 @@ def test_every_blood_pressure_reading_is_offered_where_it_is() -> None:
         ("HR 112", {"heart_rate": 112}),
         ("a 17 year old", {"age": 17}),
         ("36F", {"age": 36, "sex_at_birth": "female"}),
+        ("42 yoF presents", {"age": 42, "sex_at_birth": "female"}),
+        ("42yoM", {"age": 42, "sex_at_birth": "male"}),
+        ("120over80", {"bp_systolic": 120, "bp_diastolic": 80}),
+        ("iam 19", {"age": 19}),
     ],
 )
 def test_measurements(text: str, expected: dict[str, Any]) -> None:
