@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ketascreen.nlp.pipeline import build_pipeline
@@ -106,6 +106,31 @@ def test_most_concept_patterns_are_anchored() -> None:
 @given(st.lists(st.sampled_from(WORDS), max_size=40).map("".join))
 def test_same_matches_as_re_on_generated_text(text: str) -> None:
     check(text)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "guarded", PATTERNS, ids=[g.pattern.pattern[:40] for g in PATTERNS]
+)
+def test_same_matches_as_re_on_text_the_pattern_matches(guarded: Guarded) -> None:
+    """Text made from the pattern itself: every match it has must be found.
+
+    This is what holds the data's needles to the pattern: "rehoming my dog" has no
+    "home", and "can't stop using" no "drinking", so those needles missed them.
+    """
+
+    @settings(
+        max_examples=60,
+        deadline=None,
+        database=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+    )
+    @given(st.from_regex(guarded.pattern, fullmatch=False))
+    def matched(text: str) -> None:
+        expected = [m.span() for m in guarded.pattern.finditer(text)]
+        assert [m.span() for m in guarded.finditer(NoteText(text))] == expected
+
+    matched()
 
 
 @settings(max_examples=200, deadline=None)

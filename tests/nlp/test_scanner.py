@@ -130,6 +130,10 @@ def test_abbreviations_are_matched_only_as_written() -> None:
         ("ASQ by phone: yes to Q1 and Q3.", "asq_3", "yes"),
         ("ASQ: pt declined Q1-Q3. Q4: no.", "asq_2", "declined"),
         ("ASQ: pt declined Q1-Q3. Q4: no.", "asq_4", "no"),
+        # words a pattern's needles once left out
+        ("She has been rehoming her dog.", "suicide_preparation", "yes"),
+        ("I can't stop using.", "substance_problem_now", "yes"),
+        ("Gets the shakes when she stops.", "substance_problem_now", "yes"),
     ],
 )
 def test_context_decides_the_answer(text: str, item: str, value: Any) -> None:
