@@ -134,6 +134,7 @@ def test_abbreviations_are_matched_only_as_written() -> None:
         ("She has been rehoming her dog.", "suicide_preparation", "yes"),
         ("I can't stop using.", "substance_problem_now", "yes"),
         ("Gets the shakes when she stops.", "substance_problem_now", "yes"),
+        ("Two bottles of ros\u00e9 most nights.", "auditc_1", 4),
     ],
 )
 def test_context_decides_the_answer(text: str, item: str, value: Any) -> None:

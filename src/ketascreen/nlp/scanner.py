@@ -495,7 +495,7 @@ def _read_values(content: NlpContent, doc: Any, note: _Note, out: NoteScan) -> N
     """Measurements and amounts over the whole text; drinking sentence by sentence."""
     sents, sections = note.sents, note.sections
     read = note_text(doc)
-    text, lowered = read.text, read.plain
+    text = read.text
     char_starts = [sent.start_char for sent in sents]
 
     def where(match: re.Match[str], source: str) -> Mention:
@@ -534,7 +534,8 @@ def _read_values(content: NlpContent, doc: Any, note: _Note, out: NoteScan) -> N
     for screener in content.values.screeners:
         for item, code, match in _screener_answers(screener, text):
             out.candidates.append(Candidate(item, code, where(match, screener.id)))
-    if not _compiled(content.values.drinking.drinking_regex).search(lowered):
+    # The note as written: its plain form has lost "é" ("bottles of rosé").
+    if not _compiled(content.values.drinking.drinking_regex).search(text):
         return
     for sent in sents:
         sentence = sent.text
