@@ -137,11 +137,11 @@ def guard(regex: str, given: Sequence[str] | None = None) -> Guarded:
     """
     sets: list[tuple[str, ...]] = []
     given_sets = (tuple(_plain_needle(n) for n in given),) if given else ()
-    found = starts(regex)
-    at_word = _every_alternative_at_word_start(regex)
     anchors: dict[str, tuple[str, ...]] | None = None
     first: set[str] = set()
-    if found is not None:
+    read = _starts(regex)
+    if read is not None:
+        found, at_word = dict.fromkeys(read[0]), read[1]
         if all(len(n) > 1 and n != DIGIT for n in found):
             lead = " " if at_word else ""
             sets.append(tuple(dict.fromkeys(lead + _plain(n) for n in found)))
@@ -243,12 +243,6 @@ def _after_assertions(part: str) -> tuple[str, bool]:
         word = word or part.startswith(_WORD_START)
         part = rest
     return part, word
-
-
-def _every_alternative_at_word_start(regex: str) -> bool:
-    """Whether every match of the pattern begins at a word start (see ``starts``)."""
-    found = _starts(regex)
-    return found is not None and found[1]
 
 
 def _group(text: str, start: int) -> tuple[str | None, str | None]:
